@@ -1,0 +1,65 @@
+//! The `passwords` function: set, verify and check a user's password. Argon2 work lives here,
+//! in its own function, so that it can have the memory (and so the CPU) it needs.
+
+use lambda_http::{Request, http::Method};
+use serde_json::json;
+use std::sync::LazyLock;
+
+use shared::api::{Response, Router, body_bytes, error_response, json, no_content};
+use shared::domain::input::Body;
+use shared::store::DynamoUsers;
+
+pub struct App {
+    pub users: shared::users::Users<DynamoUsers>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Endpoint {
+    SetPassword,
+    VerifyPassword,
+    HasPassword,
+}
+
+static ROUTER: LazyLock<Router<Endpoint>> = LazyLock::new(|| {
+    use Endpoint::*;
+    Router::new(&[
+        (Method::PATCH, "/api/users/{userId}/password", SetPassword),
+        (Method::POST, "/api/users/{userId}/password/verify", VerifyPassword),
+        (Method::GET, "/api/users/{userId}/has-password", HasPassword),
+    ])
+});
+
+impl App {
+    pub fn new(config: &shared::Config, client: aws_sdk_dynamodb::Client) -> Self {
+        Self { users: shared::users::from_config(config, client) }
+    }
+
+    pub async fn handle(&self, request: Request) -> Response {
+        let result = match ROUTER.find(request.method(), request.uri().path()) {
+            Ok((endpoint, params)) => self.dispatch(endpoint, &request, params.get("userId")).await,
+            Err(err) => Err(err),
+        };
+        result.unwrap_or_else(|err| error_response(&err))
+    }
+
+    async fn dispatch(&self, endpoint: Endpoint, request: &Request, user_id: &str) -> shared::Result<Response> {
+        match endpoint {
+            Endpoint::SetPassword => {
+                let body = Body::parse(body_bytes(request)?)?;
+                let password = body.required_password("password")?.to_string();
+                let user = self.users.set_password(user_id, password).await?;
+                Ok(json(200, &user.to_json(false)))
+            }
+            Endpoint::VerifyPassword => {
+                let body = Body::parse(body_bytes(request)?)?;
+                let password = body.required_password("password")?.to_string();
+                self.users.verify_password(user_id, password).await?;
+                Ok(no_content())
+            }
+            Endpoint::HasPassword => {
+                let has = self.users.has_password(user_id).await?;
+                Ok(json(200, &json!({ "hasPassword": has })))
+            }
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Social identity routes: link or replace one identity, read it, unlink it.
+
+use lambda_http::Request;
+use serde_json::{Value, json};
+
+use shared::api::{Response, body_bytes, json};
+use shared::domain::JsonObject;
+use shared::domain::input::Body;
+use shared::{Error, Result};
+
+use crate::App;
+
+/// `PUT`: 201 when the target is new, 200 when it replaced one; the body is the identities map.
+pub async fn put(app: &App, request: &Request, user_id: &str, target: &str) -> Result<Response> {
+    let body = Body::parse(body_bytes(request)?)?;
+    let identity_user_id = match body.string("userId")? {
+        Some(id) if !id.is_empty() => id.to_string(),
+        _ => return Err(Error::invalid_body("`userId` is required")),
+    };
+    let mut identity = JsonObject::new();
+    identity.insert("userId".into(), Value::String(identity_user_id));
+    if let Some(details) = body.object("details")? {
+        identity.insert("details".into(), Value::Object(details.clone()));
+    }
+    let (created, identities) = app.users.put_identity(user_id, target, identity).await?;
+    Ok(json(if created { 201 } else { 200 }, &Value::Object(identities)))
+}
+
+/// No social token sets are stored, so `includeTokenSecret` never adds `tokenSecret`.
+pub async fn get(app: &App, user_id: &str, target: &str) -> Result<Response> {
+    let identity = app.users.get_identity(user_id, target).await?;
+    Ok(json(200, &json!({ "identity": identity })))
+}
+
+pub async fn delete(app: &App, user_id: &str, target: &str) -> Result<Response> {
+    let user = app.users.delete_identity(user_id, target).await?;
+    Ok(json(200, &user.to_json(false)))
+}

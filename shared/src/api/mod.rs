@@ -1,0 +1,34 @@
+//! HTTP plumbing shared by every function: routing, request parsing, responses and the one
+//! place where [`crate::Error`] becomes Logto's `{code, message, data}`.
+
+pub mod request;
+pub mod response;
+pub mod router;
+
+pub use request::{Query, body_bytes};
+pub use response::{Response, error_response, json, no_content, paged};
+pub use router::{Params, Router};
+
+use lambda_http::{Request, service_fn};
+use std::future::Future;
+
+/// Runs a function: logging set up once (JSON under Lambda when `AWS_LAMBDA_LOG_FORMAT=JSON`,
+/// each line inside the runtime's span carrying the request id), then every event handed to
+/// `handle`, which answers every request itself (errors included).
+pub async fn serve<F, Fut>(handle: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Request) -> Fut,
+    Fut: Future<Output = Response> + Send,
+{
+    lambda_http::run(service_fn(|request| {
+        let answer = handle(request);
+        async move { Ok::<_, std::convert::Infallible>(answer.await) }
+    }))
+    .await
+}
+
+/// Logging for a function binary: the runtime's own subscriber, which honours
+/// `AWS_LAMBDA_LOG_FORMAT` and `AWS_LAMBDA_LOG_LEVEL`/`RUST_LOG`.
+pub fn init_logging() {
+    lambda_http::tracing::init_default_subscriber();
+}

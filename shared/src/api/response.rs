@@ -1,0 +1,88 @@
+//! Building responses, and the single mapping from [`Error`] to Logto's error body.
+
+use lambda_http::{Body, Request, http::HeaderValue, http::header};
+use serde_json::{Value, json};
+
+use super::Query;
+use crate::domain::Page;
+use crate::error::Error;
+
+pub type Response = lambda_http::Response<Body>;
+
+const JSON: &str = "application/json; charset=utf-8";
+
+pub fn json(status: u16, body: &Value) -> Response {
+    lambda_http::Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, JSON)
+        .body(Body::Text(body.to_string()))
+        .expect("status and header are valid")
+}
+
+pub fn no_content() -> Response {
+    lambda_http::Response::builder().status(204).body(Body::Empty).expect("valid")
+}
+
+/// `{code, message, data?, details?}` with the error's status, plus `Allow` on 405 and
+/// `Retry-After` on 503. Server faults are logged here, once.
+pub fn error_response(err: &Error) -> Response {
+    let parts = err.parts();
+    if parts.status >= 500 {
+        tracing::error!(error = %err, code = parts.code, "request failed");
+    }
+    let mut body = json!({ "code": parts.code, "message": parts.message });
+    if let Some(data) = parts.data {
+        body["data"] = data;
+    }
+    if let Some(details) = parts.details {
+        body["details"] = Value::String(details);
+    }
+    let mut response = json(parts.status, &body);
+    let headers = response.headers_mut();
+    if let Error::MethodNotAllowed { allow } = err {
+        headers.insert(header::ALLOW, HeaderValue::from_str(&allow.join(", ")).expect("method names"));
+    }
+    if let Some(retry) = parts.retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(retry.as_secs().max(1)));
+    }
+    response
+}
+
+/// A list page: the items, `Total-Number`, and one `Link` per relation (`first`, `prev`,
+/// `next`, `last`), each the full request path with `page` replaced.
+pub fn paged(request: &Request, query: &Query, items: Vec<Value>, total: u64, page: Page) -> Response {
+    let mut response = json(200, &Value::Array(items));
+    let base = request_base(request);
+    let last = page.last(total);
+    let mut links = vec![("first", 1)];
+    if page.number > 1 {
+        links.push(("prev", page.number - 1));
+    }
+    if page.number < last {
+        links.push(("next", page.number + 1));
+    }
+    links.push(("last", last));
+    let headers = response.headers_mut();
+    headers.insert("total-number", HeaderValue::from(total));
+    for (rel, number) in links {
+        let link = format!("<{base}?{}>; rel=\"{rel}\"", query.with_page(number));
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            headers.append(header::LINK, value);
+        }
+    }
+    response
+}
+
+/// Origin and path as the client called them (behind API Gateway: its host, https).
+fn request_base(request: &Request) -> String {
+    let path = request.uri().path();
+    let Some(host) = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return path.to_string();
+    };
+    let proto = request
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or(if host.starts_with("127.0.0.1") || host.starts_with("localhost") { "http" } else { "https" });
+    format!("{proto}://{host}{path}")
+}

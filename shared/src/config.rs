@@ -1,0 +1,67 @@
+//! Configuration, read once from the environment at cold start into a typed struct.
+//! Nothing else in the product reads environment variables.
+
+use std::env;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableNames {
+    pub users: String,
+    pub logs: String,
+    pub apps: String,
+}
+
+impl TableNames {
+    /// The three tables named `<prefix>-users`, `<prefix>-logs`, `<prefix>-apps`.
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            users: format!("{prefix}-users"),
+            logs: format!("{prefix}-logs"),
+            apps: format!("{prefix}-apps"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub tables: TableNames,
+    /// Logto's `CASE_SENSITIVE_USERNAME`: when false, `Foo` and `foo` collide.
+    pub username_case_sensitive: bool,
+    /// Days a log item lives before DynamoDB's TTL removes it.
+    pub log_retention_days: u32,
+}
+
+pub const DEFAULT_TABLE_PREFIX: &str = "users-api";
+
+impl Config {
+    /// Reads `USERS_TABLE`, `LOGS_TABLE`, `APPS_TABLE` (defaults `users-api-*`),
+    /// `USERNAME_CASE_SENSITIVE` (default true) and `LOG_RETENTION_DAYS` (default 90).
+    pub fn from_env() -> Result<Self, String> {
+        let defaults = TableNames::with_prefix(DEFAULT_TABLE_PREFIX);
+        let tables = TableNames {
+            users: env::var("USERS_TABLE").unwrap_or(defaults.users),
+            logs: env::var("LOGS_TABLE").unwrap_or(defaults.logs),
+            apps: env::var("APPS_TABLE").unwrap_or(defaults.apps),
+        };
+        let username_case_sensitive = match env::var("USERNAME_CASE_SENSITIVE") {
+            Ok(v) => parse_bool(&v).ok_or(format!("USERNAME_CASE_SENSITIVE={v} is not true/false"))?,
+            Err(_) => true,
+        };
+        let log_retention_days = match env::var("LOG_RETENTION_DAYS") {
+            Ok(v) => v.parse().map_err(|_| format!("LOG_RETENTION_DAYS={v} is not a number"))?,
+            Err(_) => 90,
+        };
+        Ok(Self { tables, username_case_sensitive, log_retention_days })
+    }
+
+    pub fn for_tables(tables: TableNames) -> Self {
+        Self { tables, username_case_sensitive: true, log_retention_days: 90 }
+    }
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}

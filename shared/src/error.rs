@@ -1,0 +1,217 @@
+//! The one error type of the product. Every failure a request can meet is a variant here;
+//! `api::response` turns it into Logto's `{code, message, data}` body in one place.
+
+use serde_json::Value;
+use std::time::Duration;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    // --- request shape (guard.*, request.*)
+    #[error("no route")]
+    RouteNotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: Vec<&'static str> },
+    /// A request part failed validation: `target` is `body`, `query` or `params`.
+    #[error("invalid {target}: {details}")]
+    InvalidInput { target: &'static str, details: String },
+    #[error("invalid pagination")]
+    InvalidPagination,
+    /// Search parameters that cannot be understood; `reason` is Logto's sentence.
+    #[error("invalid search: {0}")]
+    InvalidSearch(String),
+    #[error("body too large")]
+    BodyTooLarge,
+
+    // --- entities (entity.*)
+    #[error("user not found")]
+    NotFound,
+    #[error("nothing to update")]
+    NothingToUpdate,
+    #[error("value too long: {0}")]
+    ValueTooLong(String),
+
+    // --- users (user.*)
+    #[error("username taken")]
+    UsernameTaken,
+    #[error("email taken")]
+    EmailTaken,
+    #[error("phone taken")]
+    PhoneTaken,
+    #[error("invalid phone")]
+    InvalidPhone,
+    #[error("identity taken")]
+    IdentityTaken,
+    #[error("identity not found")]
+    IdentityNotFound,
+    #[error("cannot delete self")]
+    CannotDeleteSelf,
+    #[error("password and digest")]
+    PasswordAndDigest,
+    #[error("password algorithm required")]
+    PasswordAlgorithmRequired,
+
+    // --- passwords (password.*, session.*)
+    #[error("unsupported encryption method {0}")]
+    UnsupportedEncryptionMethod(String),
+    #[error("invalid legacy password format")]
+    InvalidLegacyFormat,
+    #[error("unsupported legacy hash algorithm {0}")]
+    UnsupportedLegacyAlgorithm(String),
+    #[error("digest cost too high: {0}")]
+    DigestCostTooHigh(String),
+    #[error("invalid credentials")]
+    InvalidCredentials,
+
+    // --- infrastructure
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// What the HTTP layer needs to answer an error: status, Logto code, message, optional data.
+pub struct ErrorParts {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub data: Option<Value>,
+    pub details: Option<String>,
+    pub retry_after: Option<Duration>,
+}
+
+impl Error {
+    pub fn invalid_body(details: impl Into<String>) -> Self {
+        Error::InvalidInput { target: "body", details: details.into() }
+    }
+
+    pub fn invalid_query(details: impl Into<String>) -> Self {
+        Error::InvalidInput { target: "query", details: details.into() }
+    }
+
+    /// The contract: status, stable code and English message for every variant.
+    pub fn parts(&self) -> ErrorParts {
+        use Error::*;
+        let (status, code, message): (u16, &'static str, String) = match self {
+            RouteNotFound => (404, "guard.route_not_found", "The route does not exist.".into()),
+            MethodNotAllowed { .. } => {
+                (405, "guard.method_not_allowed", "The method is not allowed on this route.".into())
+            }
+            InvalidInput { target, .. } => {
+                (400, "guard.invalid_input", format!("The request {target} is invalid."))
+            }
+            InvalidPagination => {
+                (400, "guard.invalid_pagination", "The request pagination value is invalid.".into())
+            }
+            InvalidSearch(reason) => {
+                (400, "request.invalid_input", format!("Input is invalid. {reason}"))
+            }
+            BodyTooLarge => (
+                413,
+                "request.body_too_large",
+                "The request body is larger than 1 MiB.".into(),
+            ),
+            NotFound => (404, "entity.not_found", "The resource does not exist.".into()),
+            NothingToUpdate => (
+                422,
+                "entity.invalid_input",
+                "Invalid input. Value list must not be empty.".into(),
+            ),
+            ValueTooLong(_) => (
+                422,
+                "entity.value_too_long",
+                "The length of value is too long and exceeds the limit.".into(),
+            ),
+            UsernameTaken => {
+                (422, "user.username_already_in_use", "This username is already in use.".into())
+            }
+            EmailTaken => (
+                422,
+                "user.email_already_in_use",
+                "This email is associated with an existing account.".into(),
+            ),
+            PhoneTaken => (
+                422,
+                "user.phone_already_in_use",
+                "This phone number is associated with an existing account.".into(),
+            ),
+            InvalidPhone => (422, "user.invalid_phone", "Invalid phone number.".into()),
+            IdentityTaken => (
+                422,
+                "user.identity_already_in_use",
+                "The social account has been associated with an existing account.".into(),
+            ),
+            IdentityNotFound => (
+                404,
+                "user.identity_not_exist",
+                "The social account has not been registered yet.".into(),
+            ),
+            CannotDeleteSelf => (400, "user.cannot_delete_self", "You cannot delete yourself.".into()),
+            PasswordAndDigest => (
+                400,
+                "user.password_and_digest",
+                "You cannot set both plain text password and password digest.".into(),
+            ),
+            PasswordAlgorithmRequired => (
+                400,
+                "user.password_algorithm_required",
+                "Password algorithm is required.".into(),
+            ),
+            UnsupportedEncryptionMethod(name) => (
+                400,
+                "password.unsupported_encryption_method",
+                format!("The encryption method {name} is not supported."),
+            ),
+            InvalidLegacyFormat => (
+                400,
+                "password.invalid_legacy_password_format",
+                "Invalid legacy password format.".into(),
+            ),
+            UnsupportedLegacyAlgorithm(algorithm) => (
+                400,
+                "password.unsupported_legacy_hash_algorithm",
+                format!("Unsupported legacy hash algorithm: {algorithm}."),
+            ),
+            DigestCostTooHigh(what) => (
+                400,
+                "password.digest_cost_too_high",
+                format!("The password digest's cost is above this service's bound: {what}."),
+            ),
+            InvalidCredentials => (
+                422,
+                "session.invalid_credentials",
+                "Incorrect account or password. Please check your input.".into(),
+            ),
+            Unavailable(_) => (
+                503,
+                "service.unavailable",
+                "The service is temporarily unavailable. Please retry.".into(),
+            ),
+            Internal(_) => (500, "internal_server_error", "Internal server error.".into()),
+        };
+        let data = match self {
+            InvalidSearch(_) => Some(Value::Object(Default::default())),
+            ValueTooLong(detail) => Some(serde_json::json!({ "message": detail })),
+            _ => None,
+        };
+        let details = match self {
+            InvalidInput { details, .. } => Some(details.clone()),
+            _ => None,
+        };
+        let retry_after = matches!(self, Unavailable(_)).then_some(Duration::from_secs(1));
+        ErrorParts { status, code, message, data, details, retry_after }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Throttled(m) | StoreError::Unreachable(m) => Error::Unavailable(m),
+            StoreError::ItemTooLarge(m) => Error::ValueTooLong(m),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

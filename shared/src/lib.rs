@@ -1,0 +1,11 @@
+//! Everything the functions share: configuration, the domain, DynamoDB access, HTTP plumbing.
+
+pub mod api;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod store;
+pub mod users;
+
+pub use config::Config;
+pub use error::{Error, Result};

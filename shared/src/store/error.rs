@@ -1,0 +1,72 @@
+//! SDK failures folded into one typed error, so nothing above the store sees SDK types.
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A condition failed; `items` names each write (by the label it was added with) whose
+    /// condition did not hold. Single writes report their one label.
+    #[error("condition failed on {items:?}")]
+    ConditionFailed { items: Vec<&'static str> },
+    /// Another transaction touched the same item at the same time; the caller may retry.
+    #[error("transaction conflict")]
+    TransactionConflict,
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// No answer in time, connection refused or cut: the endpoint is unreachable for now.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    #[error("item too large: {0}")]
+    ItemTooLarge(String),
+    #[error("validation: {0}")]
+    Validation(String),
+    #[error("table missing: {0}")]
+    TableMissing(String),
+    #[error("store: {0}")]
+    Other(String),
+}
+
+const THROTTLING_CODES: &[&str] = &[
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "LimitExceededException",
+];
+
+impl StoreError {
+    /// Classifies any DynamoDB operation's error. `label` names the write for condition failures.
+    pub fn from_sdk<E, R>(err: SdkError<E, R>, label: &'static str) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        match err {
+            SdkError::TimeoutError(_) => StoreError::Unreachable("timed out".into()),
+            SdkError::DispatchFailure(e) => StoreError::Unreachable(format!("{e:?}")),
+            SdkError::ResponseError(e) => StoreError::Unreachable(format!("{e:?}")),
+            SdkError::ServiceError(ctx) => {
+                let err = ctx.into_err();
+                let message = err.message().unwrap_or_default().to_string();
+                match err.code().unwrap_or_default() {
+                    "ConditionalCheckFailedException" => {
+                        StoreError::ConditionFailed { items: vec![label] }
+                    }
+                    "TransactionConflictException" => StoreError::TransactionConflict,
+                    "ResourceNotFoundException" => StoreError::TableMissing(message),
+                    code if THROTTLING_CODES.contains(&code) => StoreError::Throttled(message),
+                    "ValidationException" if is_size_violation(&message) => {
+                        StoreError::ItemTooLarge(message)
+                    }
+                    "ValidationException" => StoreError::Validation(message),
+                    code => StoreError::Other(format!("{code}: {message}")),
+                }
+            }
+            other => StoreError::Other(format!("{other:?}")),
+        }
+    }
+}
+
+pub(crate) fn is_size_violation(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("size has exceeded") || message.contains("item size")
+}

@@ -1,0 +1,170 @@
+//! The tables and indexes the code expects: the one source of truth. `ensure_tables` creates
+//! them on any endpoint (idempotently); a test checks `template.yaml` declares exactly these.
+
+use aws_sdk_dynamodb::{
+    Client,
+    types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection as SdkProjection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    },
+};
+
+use super::StoreError;
+use crate::config::TableNames;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projection {
+    KeysOnly,
+    All,
+    Include(&'static [&'static str]),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct IndexDef {
+    pub name: &'static str,
+    pub hash_key: &'static str,
+    pub range_key: &'static str,
+    pub projection: Projection,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct TableDef {
+    /// The resource's logical id in `template.yaml`.
+    pub logical_id: &'static str,
+    pub hash_key: &'static str,
+    pub indexes: &'static [IndexDef],
+    pub ttl_attribute: Option<&'static str>,
+}
+
+/// What every user search index carries besides its keys: enough to filter and order
+/// candidates without reading whole user items.
+pub const SEARCH_PROJECTION: &[&str] =
+    &["id", "username", "primaryEmail", "primaryPhone", "name", "createdAt"];
+
+const fn search_index(name: &'static str, hash_key: &'static str, range_key: &'static str) -> IndexDef {
+    IndexDef { name, hash_key, range_key, projection: Projection::Include(SEARCH_PROJECTION) }
+}
+
+/// Users, their uniqueness guards and the user counter share one table (see docs/data-model.md).
+pub const USERS: TableDef = TableDef {
+    logical_id: "UsersTable",
+    hash_key: "pk",
+    indexes: &[
+        search_index("byCreated", "kind", "createdKey"),
+        search_index("byId", "ixIdP", "ixId"),
+        search_index("byUsername", "ixUsernameP", "ixUsername"),
+        search_index("byEmail", "ixEmailP", "ixEmail"),
+        search_index("byPhone", "ixPhoneP", "ixPhone"),
+        search_index("byName", "ixNameP", "ixName"),
+    ],
+    ttl_attribute: Some("expiresAt"),
+};
+
+pub const LOGS: TableDef = TableDef {
+    logical_id: "LogsTable",
+    hash_key: "id",
+    indexes: &[
+        IndexDef { name: "byUser", hash_key: "userId", range_key: "createdKey", projection: Projection::All },
+        IndexDef { name: "byApp", hash_key: "applicationId", range_key: "createdKey", projection: Projection::All },
+        IndexDef { name: "byKey", hash_key: "key", range_key: "createdKey", projection: Projection::All },
+        IndexDef { name: "byTime", hash_key: "kind", range_key: "createdKey", projection: Projection::All },
+    ],
+    ttl_attribute: Some("expiresAt"),
+};
+
+pub const APPS: TableDef =
+    TableDef { logical_id: "AppsTable", hash_key: "clientId", indexes: &[], ttl_attribute: None };
+
+/// Each table definition with the name it has in this deployment.
+pub fn tables(names: &TableNames) -> [(&TableDef, &str); 3] {
+    [(&USERS, names.users.as_str()), (&LOGS, names.logs.as_str()), (&APPS, names.apps.as_str())]
+}
+
+impl TableDef {
+    /// Every attribute used as a key, by the table or an index (all strings).
+    pub fn key_attributes(&self) -> Vec<&'static str> {
+        let mut names = vec![self.hash_key];
+        for index in self.indexes {
+            for name in [index.hash_key, index.range_key] {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        names
+    }
+}
+
+/// Creates whatever tables are missing; existing ones are left alone. Safe to run repeatedly.
+pub async fn ensure_tables(client: &Client, names: &TableNames) -> Result<Vec<String>, StoreError> {
+    let mut created = Vec::new();
+    for (def, name) in tables(names) {
+        match client.describe_table().table_name(name).send().await {
+            Ok(_) => continue,
+            Err(err) => match StoreError::from_sdk(err, "describe_table") {
+                StoreError::TableMissing(_) => {}
+                other => return Err(other),
+            },
+        }
+        create_table(client, def, name).await?;
+        created.push(name.to_string());
+    }
+    Ok(created)
+}
+
+async fn create_table(client: &Client, def: &TableDef, name: &str) -> Result<(), StoreError> {
+    let attributes = def.key_attributes().into_iter().map(|attribute| {
+        AttributeDefinition::builder()
+            .attribute_name(attribute)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("name and type are set")
+    });
+    let indexes: Vec<GlobalSecondaryIndex> = def.indexes.iter().map(sdk_index).collect();
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_attribute_definitions(Some(attributes.collect()))
+        .key_schema(key(def.hash_key, KeyType::Hash))
+        .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
+        .send()
+        .await
+        .map_err(|e| StoreError::from_sdk(e, "create_table"))?;
+    if let Some(attribute) = def.ttl_attribute {
+        let spec = TimeToLiveSpecification::builder()
+            .attribute_name(attribute)
+            .enabled(true)
+            .build()
+            .expect("name and flag are set");
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(spec)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e, "create_table"))?;
+    }
+    Ok(())
+}
+
+fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().expect("set")
+}
+
+fn sdk_index(index: &IndexDef) -> GlobalSecondaryIndex {
+    let projection = match index.projection {
+        Projection::KeysOnly => SdkProjection::builder().projection_type(ProjectionType::KeysOnly),
+        Projection::All => SdkProjection::builder().projection_type(ProjectionType::All),
+        Projection::Include(fields) => SdkProjection::builder()
+            .projection_type(ProjectionType::Include)
+            .set_non_key_attributes(Some(fields.iter().map(|f| f.to_string()).collect())),
+    };
+    GlobalSecondaryIndex::builder()
+        .index_name(index.name)
+        .key_schema(key(index.hash_key, KeyType::Hash))
+        .key_schema(key(index.range_key, KeyType::Range))
+        .projection(projection.build())
+        .build()
+        .expect("name, keys and projection are set")
+}

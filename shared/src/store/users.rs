@@ -1,0 +1,528 @@
+//! Users in DynamoDB: the user item, its uniqueness guards, the user counter and the search
+//! indexes. See docs/data-model.md for the access patterns and their cost.
+
+use aws_sdk_dynamodb::{Client, types::AttributeValue};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+
+use super::schema::SEARCH_PROJECTION;
+use super::tx::{Condition, Item, Transaction};
+use super::StoreError;
+use crate::domain::password::{PasswordAlgorithm, PasswordHash};
+use crate::domain::search::{Field, IndexHint, Search, SearchRow};
+use crate::domain::{JsonObject, User};
+
+pub const USER_KIND: &str = "user";
+const COUNTER_PK: &str = "counter#users";
+
+/// A uniqueness guard: one item per unique value, pointing at its owner.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Guard {
+    pub kind: GuardKind,
+    pub key: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GuardKind {
+    Username,
+    Email,
+    Phone,
+    Identity,
+}
+
+impl GuardKind {
+    /// The transaction label of a guard put: what a failed condition reports.
+    pub const fn label(self) -> &'static str {
+        match self {
+            GuardKind::Username => "guard:username",
+            GuardKind::Email => "guard:email",
+            GuardKind::Phone => "guard:phone",
+            GuardKind::Identity => "guard:identity",
+        }
+    }
+}
+
+/// Label of the user item's write; its condition failing means a concurrent change.
+pub const USER_LABEL: &str = "user";
+/// Label of a guard release; its condition failing means the guard was not ours.
+pub const RELEASE_LABEL: &str = "release";
+
+/// The guards a user holds. The username guard folds case when usernames are case-insensitive.
+pub fn guards(user: &User, username_case_sensitive: bool) -> Vec<Guard> {
+    let mut out = Vec::new();
+    let mut add = |kind, key: String| out.push(Guard { kind, key });
+    if let Some(username) = user.username.as_deref().filter(|u| !u.is_empty()) {
+        let folded = if username_case_sensitive { username.to_string() } else { username.to_lowercase() };
+        add(GuardKind::Username, format!("username#{folded}"));
+    }
+    if let Some(email) = user.primary_email.as_deref().filter(|e| !e.is_empty()) {
+        add(GuardKind::Email, format!("email#{}", email.to_lowercase()));
+    }
+    if let Some(phone) = user.primary_phone.as_deref().filter(|p| !p.is_empty()) {
+        match crate::domain::Phone::normalize(phone) {
+            Ok(phone) => phone.forms().into_iter().for_each(|f| add(GuardKind::Phone, format!("phone#{f}"))),
+            Err(_) => add(GuardKind::Phone, format!("phone#{phone}")),
+        }
+    }
+    for identity in user.social_identities() {
+        let key = serde_json::to_string(&[&identity.target, &identity.user_id]).expect("strings");
+        add(GuardKind::Identity, format!("identity#{key}"));
+    }
+    out
+}
+
+/// What DynamoDB stores for a user. JSON documents are kept as JSON text: they round-trip
+/// exactly (numbers, nulls, key order) and escape DynamoDB's nesting and empty-set rules.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UserItem {
+    pk: String,
+    kind: String,
+    created_key: String,
+    id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    primary_email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    primary_phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    avatar: Option<String>,
+    custom_data: String,
+    identities: String,
+    profile: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_sign_in_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    application_id: Option<String>,
+    is_suspended: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    password_digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    password_algorithm: Option<PasswordAlgorithm>,
+    version: u64,
+}
+
+/// The index each searchable field is served by: (index, partition attribute, sort attribute).
+/// The partition is the value's first (lower-cased) character, the sort key the lower-cased
+/// value, so exact and prefix lookups touch only matching entries.
+pub fn field_index(field: Field) -> (&'static str, &'static str, &'static str) {
+    match field {
+        Field::Id => ("byId", "ixIdP", "ixId"),
+        Field::Username => ("byUsername", "ixUsernameP", "ixUsername"),
+        Field::PrimaryEmail => ("byEmail", "ixEmailP", "ixEmail"),
+        Field::PrimaryPhone => ("byPhone", "ixPhoneP", "ixPhone"),
+        Field::Name => ("byName", "ixNameP", "ixName"),
+    }
+}
+
+fn user_pk(id: &str) -> String {
+    format!("user#{id}")
+}
+
+fn key(pk: String) -> Item {
+    HashMap::from([("pk".to_string(), AttributeValue::S(pk))])
+}
+
+/// `createdAt` zero-padded then id: newest-first order with a deterministic tie-break.
+fn created_key(user: &User) -> String {
+    format!("{:015}#{}", user.created_at, user.id)
+}
+
+/// The search projection, with `name` (a DynamoDB reserved word) behind its placeholder.
+fn projection() -> String {
+    let fields: Vec<&str> = SEARCH_PROJECTION.iter().map(|f| if *f == "name" { "#name" } else { f }).collect();
+    fields.join(", ")
+}
+
+fn first_char(value: &str) -> String {
+    value.chars().next().map(String::from).unwrap_or_default()
+}
+
+fn encode(user: &User) -> Result<Item, StoreError> {
+    let json = |v: &JsonObject| serde_json::to_string(v).expect("JSON values serialise");
+    let record = UserItem {
+        pk: user_pk(&user.id),
+        kind: USER_KIND.into(),
+        created_key: created_key(user),
+        id: user.id.clone(),
+        username: user.username.clone(),
+        primary_email: user.primary_email.clone(),
+        primary_phone: user.primary_phone.clone(),
+        name: user.name.clone(),
+        avatar: user.avatar.clone(),
+        custom_data: json(&user.custom_data),
+        identities: json(&user.identities),
+        profile: json(&user.profile),
+        last_sign_in_at: user.last_sign_in_at,
+        created_at: user.created_at,
+        updated_at: user.updated_at,
+        application_id: user.application_id.clone(),
+        is_suspended: user.is_suspended,
+        password_digest: user.password.as_ref().map(|p| p.digest.clone()),
+        password_algorithm: user.password.as_ref().map(|p| p.algorithm),
+        version: user.version,
+    };
+    let mut item: Item =
+        serde_dynamo::to_item(record).map_err(|e| StoreError::Other(format!("encode user: {e}")))?;
+    for field in Field::ALL {
+        let value = match field {
+            Field::Id => Some(user.id.as_str()),
+            Field::Username => user.username.as_deref(),
+            Field::PrimaryEmail => user.primary_email.as_deref(),
+            Field::PrimaryPhone => user.primary_phone.as_deref(),
+            Field::Name => user.name.as_deref(),
+        };
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            let (_, partition, sort) = field_index(field);
+            let folded = value.to_lowercase();
+            item.insert(partition.into(), AttributeValue::S(first_char(&folded)));
+            item.insert(sort.into(), AttributeValue::S(folded));
+        }
+    }
+    Ok(item)
+}
+
+fn decode(item: Item) -> Result<User, StoreError> {
+    let record: UserItem =
+        serde_dynamo::from_item(item).map_err(|e| StoreError::Other(format!("decode user: {e}")))?;
+    let json = |s: &str| -> Result<JsonObject, StoreError> {
+        serde_json::from_str(s).map_err(|e| StoreError::Other(format!("decode user JSON: {e}")))
+    };
+    let password = match (record.password_digest, record.password_algorithm) {
+        (Some(digest), Some(algorithm)) => Some(PasswordHash { digest, algorithm }),
+        _ => None,
+    };
+    Ok(User {
+        custom_data: json(&record.custom_data)?,
+        identities: json(&record.identities)?,
+        profile: json(&record.profile)?,
+        id: record.id,
+        username: record.username,
+        primary_email: record.primary_email,
+        primary_phone: record.primary_phone,
+        name: record.name,
+        avatar: record.avatar,
+        last_sign_in_at: record.last_sign_in_at,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+        application_id: record.application_id,
+        is_suspended: record.is_suspended,
+        password,
+        version: record.version,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RowItem {
+    id: String,
+    username: Option<String>,
+    primary_email: Option<String>,
+    primary_phone: Option<String>,
+    name: Option<String>,
+    created_at: i64,
+}
+
+fn decode_row(item: Item) -> Result<SearchRow, StoreError> {
+    let row: RowItem =
+        serde_dynamo::from_item(item).map_err(|e| StoreError::Other(format!("decode row: {e}")))?;
+    Ok(SearchRow {
+        id: row.id,
+        username: row.username,
+        primary_email: row.primary_email,
+        primary_phone: row.primary_phone,
+        name: row.name,
+        created_at: row.created_at,
+    })
+}
+
+/// The storage users need. One implementation talks to DynamoDB; the trait keeps the
+/// service's rules independent of it.
+pub trait UserStore: Send + Sync {
+    /// A strongly consistent read of one user.
+    fn get(&self, id: &str) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
+    /// Users by id, in the order asked; missing ones are skipped.
+    fn get_many(&self, ids: &[String]) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
+    /// Atomically moves a user from `before` to `after` (create: no `before`; delete: no
+    /// `after`), with guards, counter and any extra writes in the same transaction.
+    fn commit(
+        &self,
+        before: Option<&User>,
+        after: Option<&User>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The unfiltered number of users (O(1): a counter).
+    fn count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Ids of the newest users, skipping `offset`.
+    fn newest(&self, offset: u64, limit: u64) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    /// A superset of the users that match `search`, as search rows.
+    fn candidates(&self, search: &Search) -> impl Future<Output = Result<Vec<SearchRow>, StoreError>> + Send;
+    /// Who holds each of these guards (for reporting conflicts before a write is attempted).
+    fn guard_owners(&self, guards: &[Guard]) -> impl Future<Output = Result<Vec<(Guard, String)>, StoreError>> + Send;
+}
+
+#[derive(Clone)]
+pub struct DynamoUsers {
+    client: Client,
+    table: String,
+    username_case_sensitive: bool,
+}
+
+impl DynamoUsers {
+    pub fn new(client: Client, table: impl Into<String>, username_case_sensitive: bool) -> Self {
+        Self { client, table: table.into(), username_case_sensitive }
+    }
+
+    fn err<E, R>(&self, label: &'static str) -> impl Fn(aws_sdk_dynamodb::error::SdkError<E, R>) -> StoreError
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        move |e| StoreError::from_sdk(e, label)
+    }
+
+    /// Every row of one index query, following pagination.
+    async fn query_rows(
+        &self,
+        index: &str,
+        key_condition: &str,
+        values: HashMap<String, AttributeValue>,
+        names: HashMap<String, String>,
+    ) -> Result<Vec<SearchRow>, StoreError> {
+        let mut rows = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(key_condition)
+                .set_expression_attribute_values(Some(values.clone()))
+                .set_expression_attribute_names(Some(names.clone()))
+                .projection_expression(projection())
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(self.err("query"))?;
+            for item in page.items.unwrap_or_default() {
+                rows.push(decode_row(item)?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(rows);
+            }
+        }
+    }
+
+    async fn field_lookup(&self, field: Field, hint: &IndexHint) -> Result<Vec<SearchRow>, StoreError> {
+        let (index, partition, sort) = field_index(field);
+        let names = HashMap::from([
+            ("#p".to_string(), partition.to_string()),
+            ("#s".to_string(), sort.to_string()),
+            ("#name".to_string(), "name".to_string()),
+        ]);
+        let (values, condition): (Vec<&String>, &str) = match hint {
+            IndexHint::Exact(values) => (values.iter().collect(), "#p = :p AND #s = :v"),
+            IndexHint::Prefix(prefix) => (vec![prefix], "#p = :p AND begins_with(#s, :v)"),
+        };
+        let mut rows = Vec::new();
+        for value in values {
+            let bind = HashMap::from([
+                (":p".to_string(), AttributeValue::S(first_char(value))),
+                (":v".to_string(), AttributeValue::S(value.clone())),
+            ]);
+            rows.extend(self.query_rows(index, condition, bind, names.clone()).await?);
+        }
+        Ok(rows)
+    }
+
+    async fn all_rows(&self) -> Result<Vec<SearchRow>, StoreError> {
+        let names = HashMap::from([("#k".to_string(), "kind".to_string()), ("#name".to_string(), "name".to_string())]);
+        let values = HashMap::from([(":k".to_string(), AttributeValue::S(USER_KIND.into()))]);
+        self.query_rows("byCreated", "#k = :k", values, names).await
+    }
+}
+
+impl UserStore for DynamoUsers {
+    async fn get(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(id))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(self.err("get"))?;
+        out.item.map(decode).transpose()
+    }
+
+    async fn get_many(&self, ids: &[String]) -> Result<Vec<User>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found: HashMap<String, User> = HashMap::new();
+        // BatchGetItem takes at most 100 keys; a page never asks for more.
+        for chunk in ids.chunks(100) {
+            let keys: Vec<Item> = chunk.iter().map(|id| key(user_pk(id))).collect();
+            let mut request = Some(HashMap::from([(
+                self.table.clone(),
+                KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(|e| StoreError::Other(e.to_string()))?,
+            )]));
+            while let Some(items) = request.take().filter(|r| !r.is_empty()) {
+                let out = self.client.batch_get_item().set_request_items(Some(items)).send().await.map_err(self.err("batch_get"))?;
+                for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                    let user = decode(item)?;
+                    found.insert(user.id.clone(), user);
+                }
+                request = out.unprocessed_keys;
+            }
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
+    async fn commit(&self, before: Option<&User>, after: Option<&User>) -> Result<(), StoreError> {
+        let mut tx = Transaction::new();
+        let version_is = |user: &User| {
+            Condition::new("#v = :v").name("#v", "version").value(":v", AttributeValue::N(user.version.to_string()))
+        };
+        match (before, after) {
+            (_, Some(after)) => {
+                let condition = before.map(version_is).unwrap_or_else(|| Condition::absent("pk"));
+                tx.put(USER_LABEL, &self.table, encode(after)?, Some(condition));
+            }
+            (Some(before), None) => {
+                tx.delete(USER_LABEL, &self.table, key(user_pk(&before.id)), Some(version_is(before)));
+            }
+            (None, None) => return Ok(()),
+        }
+        let held: HashSet<Guard> = before.map(|u| guards(u, self.username_case_sensitive)).unwrap_or_default().into_iter().collect();
+        let wanted: HashSet<Guard> = after.map(|u| guards(u, self.username_case_sensitive)).unwrap_or_default().into_iter().collect();
+        if let Some(owner) = after {
+            for guard in wanted.difference(&held) {
+                let mut item = key(guard.key.clone());
+                item.insert("userId".into(), AttributeValue::S(owner.id.clone()));
+                item.insert("kind".into(), AttributeValue::S("guard".into()));
+                tx.put(guard.kind.label(), &self.table, item, Some(Condition::absent("pk")));
+            }
+        }
+        if let Some(owner) = before {
+            for guard in held.difference(&wanted) {
+                let mine = Condition::new("userId = :me").value(":me", AttributeValue::S(owner.id.clone()));
+                tx.delete(RELEASE_LABEL, &self.table, key(guard.key.clone()), Some(mine));
+            }
+        }
+        let delta = match (before, after) {
+            (None, Some(_)) => Some(1),
+            (Some(_), None) => Some(-1),
+            _ => None,
+        };
+        if let Some(delta) = delta {
+            let add = Condition::new("ADD #c :d").name("#c", "count").value(":d", AttributeValue::N(delta.to_string()));
+            tx.update("counter", &self.table, key(COUNTER_PK.into()), add);
+        }
+        tx.commit(&self.client).await
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(COUNTER_PK.into())))
+            .send()
+            .await
+            .map_err(self.err("count"))?;
+        let count = out
+            .item
+            .and_then(|item| item.get("count").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok()))
+            .unwrap_or(0);
+        Ok(count.max(0) as u64)
+    }
+
+    async fn newest(&self, offset: u64, limit: u64) -> Result<Vec<String>, StoreError> {
+        let wanted = (offset + limit) as usize;
+        let mut ids = Vec::with_capacity(wanted);
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("byCreated")
+                .key_condition_expression("#k = :k")
+                .expression_attribute_names("#k", "kind")
+                .expression_attribute_values(":k", AttributeValue::S(USER_KIND.into()))
+                .projection_expression("id")
+                .scan_index_forward(false)
+                .limit((wanted - ids.len()).clamp(1, 1000) as i32)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(self.err("newest"))?;
+            for item in page.items.unwrap_or_default() {
+                if let Some(AttributeValue::S(id)) = item.get("id") {
+                    ids.push(id.clone());
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() || ids.len() >= wanted {
+                break;
+            }
+        }
+        Ok(ids.into_iter().skip(offset as usize).take(limit as usize).collect())
+    }
+
+    async fn candidates(&self, search: &Search) -> Result<Vec<SearchRow>, StoreError> {
+        use crate::domain::search::Joint;
+        let hints: Vec<_> = search.conditions.iter().map(|c| (c, c.index_hint())).collect();
+        // OR needs every condition served by an index; AND needs just one to narrow.
+        let lookups: Option<Vec<_>> = match search.joint {
+            Joint::Or => hints.iter().map(|(c, h)| h.clone().map(|h| (*c, h))).collect(),
+            Joint::And => hints.iter().find_map(|(c, h)| h.clone().map(|h| vec![(*c, h)])),
+        };
+        let Some(lookups) = lookups else {
+            return self.all_rows().await;
+        };
+        let mut seen = HashSet::new();
+        let mut rows = Vec::new();
+        for (condition, hint) in lookups {
+            for field in condition.fields() {
+                for row in self.field_lookup(field, &hint).await? {
+                    if seen.insert(row.id.clone()) {
+                        rows.push(row);
+                    }
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    async fn guard_owners(&self, guards: &[Guard]) -> Result<Vec<(Guard, String)>, StoreError> {
+        let mut owners = Vec::new();
+        for guard in guards {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key(guard.key.clone())))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(self.err("guard"))?;
+            if let Some(AttributeValue::S(owner)) = out.item.as_ref().and_then(|i| i.get("userId")) {
+                owners.push((guard.clone(), owner.clone()));
+            }
+        }
+        Ok(owners)
+    }
+}
+
+impl DynamoUsers {
+    pub fn username_case_sensitive(&self) -> bool {
+        self.username_case_sensitive
+    }
+}

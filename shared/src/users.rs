@@ -1,0 +1,382 @@
+//! The users service: Logto's rules for every user operation, in Logto's order of checks,
+//! over any [`UserStore`]. Handlers parse requests into domain values and call this.
+
+use serde_json::Value;
+
+use crate::domain::input::{FieldChange, NewUser, PasswordInput, UserPatch};
+use crate::domain::identifiers::{MAX_AVATAR_LEN, MAX_IDENTIFIER_LEN};
+use crate::domain::password::{self, PasswordHash};
+use crate::domain::search::{Search, SearchRow};
+use crate::domain::{JsonObject, Page, User, id, now_ms};
+use crate::error::{Error, Result};
+use crate::store::StoreError;
+use crate::store::users::{GuardKind, USER_LABEL, UserStore, guards};
+
+/// Optimistic-concurrency retries before a contended write gives up (503).
+const MAX_ATTEMPTS: usize = 8;
+
+/// Which taken identifier is reported when several are: Logto checks create and patch in
+/// different orders.
+const CREATE_ORDER: [GuardKind; 4] =
+    [GuardKind::Username, GuardKind::Email, GuardKind::Phone, GuardKind::Identity];
+const PATCH_ORDER: [GuardKind; 4] =
+    [GuardKind::Email, GuardKind::Phone, GuardKind::Username, GuardKind::Identity];
+
+/// Who is calling: the token's subject (and, later, its app), for rules like "not yourself".
+#[derive(Clone, Debug, Default)]
+pub struct Caller {
+    pub subject: Option<String>,
+    pub application_id: Option<String>,
+}
+
+pub struct Users<S> {
+    store: S,
+    username_case_sensitive: bool,
+}
+
+fn taken(kind: GuardKind) -> Error {
+    match kind {
+        GuardKind::Username => Error::UsernameTaken,
+        GuardKind::Email => Error::EmailTaken,
+        GuardKind::Phone => Error::PhoneTaken,
+        GuardKind::Identity => Error::IdentityTaken,
+    }
+}
+
+/// The first failed guard, in `order`, as its 422.
+fn conflict(items: &[&str], order: &[GuardKind]) -> Option<Error> {
+    order.iter().find(|kind| items.contains(&kind.label())).map(|kind| taken(*kind))
+}
+
+/// Checks Logto does at the database: column lengths.
+fn check_lengths(user: &User) -> Result<()> {
+    let identifiers = [&user.username, &user.primary_email, &user.primary_phone, &user.name];
+    for value in identifiers.into_iter().flatten() {
+        if value.chars().count() > MAX_IDENTIFIER_LEN {
+            return Err(Error::ValueTooLong(format!("value too long for type character varying({MAX_IDENTIFIER_LEN})")));
+        }
+    }
+    if user.avatar.as_ref().is_some_and(|a| a.chars().count() > MAX_AVATAR_LEN) {
+        return Err(Error::ValueTooLong(format!("value too long for type character varying({MAX_AVATAR_LEN})")));
+    }
+    Ok(())
+}
+
+/// Stores a phone normalised; an unparseable one is kept as given and reported later, after
+/// the uniqueness checks, where Logto reports it.
+fn set_phone(user: &mut User, digits: &crate::domain::identifiers::PhoneDigits, deferred: &mut Option<Error>) {
+    match digits.normalize() {
+        Ok(phone) => user.primary_phone = Some(phone.as_str().to_string()),
+        Err(err) => {
+            deferred.get_or_insert(err);
+            user.primary_phone = Some(digits.as_str().to_string());
+        }
+    }
+}
+
+impl<S: UserStore> Users<S> {
+    pub fn new(store: S, username_case_sensitive: bool) -> Self {
+        Self { store, username_case_sensitive }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub async fn get(&self, user_id: &str) -> Result<User> {
+        if !id::is_user_id(user_id) {
+            return Err(Error::NotFound);
+        }
+        self.store.get(user_id).await?.ok_or(Error::NotFound)
+    }
+
+    /// A page of users, newest first, and the number of users that match.
+    pub async fn list(&self, search: &Search, page: Page) -> Result<(Vec<User>, u64)> {
+        if search.is_empty() {
+            let (ids, total) = tokio::try_join!(self.store.newest(page.offset(), page.size), self.store.count())?;
+            return Ok((self.store.get_many(&ids).await?, total));
+        }
+        let mut rows: Vec<SearchRow> = Vec::new();
+        for row in self.store.candidates(search).await? {
+            if search.matches(&row)? {
+                rows.push(row);
+            }
+        }
+        rows.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        let total = rows.len() as u64;
+        let ids: Vec<String> =
+            rows.into_iter().skip(page.offset() as usize).take(page.size as usize).map(|r| r.id).collect();
+        Ok((self.store.get_many(&ids).await?, total))
+    }
+
+    /// Logto's create, checks in its order: body guard and password rules (already done by
+    /// `NewUser::parse`), uniqueness of username, email, phone, then Legacy digest, phone
+    /// parseability and lengths.
+    pub async fn create(&self, input: NewUser, caller: &Caller) -> Result<User> {
+        let _ = caller;
+        let now = now_ms();
+        let mut user = User::new(id::new_user_id(), now);
+        let mut deferred: Option<Error> = None;
+        user.username = input.username.map(|u| u.into_string());
+        user.primary_email = input.primary_email.map(|e| e.into_string());
+        if let Some(digits) = &input.primary_phone {
+            set_phone(&mut user, digits, &mut deferred);
+        }
+        user.name = input.name;
+        user.avatar = input.avatar;
+        user.custom_data = input.custom_data.unwrap_or_default();
+        user.profile = input.profile.unwrap_or_default();
+        let mut plain = None;
+        match input.password {
+            None => {}
+            Some(PasswordInput::Plain(p)) => plain = Some(p),
+            Some(PasswordInput::Digest { digest, algorithm }) => match PasswordHash::import(digest, algorithm) {
+                Ok(hash) => user.password = Some(hash),
+                // The password step comes before the phone check: it wins.
+                Err(err) => deferred = Some(err),
+            },
+            Some(PasswordInput::LegacyWithoutDigest) => {
+                deferred = Some(Error::UnsupportedEncryptionMethod("Legacy".into()))
+            }
+        }
+        if deferred.is_none() {
+            deferred = check_lengths(&user).err();
+        }
+        if let Some(err) = deferred {
+            return Err(self.conflict_before(None, &user, &CREATE_ORDER).await?.unwrap_or(err));
+        }
+        if let Some(plain) = plain {
+            user.password = Some(password::hash(plain).await?);
+        }
+        for _ in 0..MAX_ATTEMPTS {
+            match self.store.commit(None, Some(&user)).await {
+                Ok(()) => return Ok(user),
+                Err(StoreError::ConditionFailed { items }) => {
+                    if let Some(err) = conflict(&items, &CREATE_ORDER) {
+                        return Err(err);
+                    }
+                    // The id was taken (1 in 36^12): draw another.
+                    user.id = id::new_user_id();
+                }
+                Err(StoreError::TransactionConflict) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(Error::Unavailable("create kept conflicting".into()))
+    }
+
+    /// The identifier conflict `after` would meet, read before writing: used when another error
+    /// is pending, so that Logto's order of reports holds.
+    async fn conflict_before(&self, before: Option<&User>, after: &User, order: &[GuardKind]) -> Result<Option<Error>> {
+        let held = before.map(|u| guards(u, self.username_case_sensitive)).unwrap_or_default();
+        let new: Vec<_> =
+            guards(after, self.username_case_sensitive).into_iter().filter(|g| !held.contains(g)).collect();
+        let owners = self.store.guard_owners(&new).await?;
+        Ok(order.iter().find_map(|kind| {
+            owners.iter().find(|(g, owner)| g.kind == *kind && *owner != after.id).map(|_| taken(*kind))
+        }))
+    }
+
+    /// Read, change, write with a version check; on a concurrent change, read again.
+    /// `change` may veto with an error (validation, 404 of a sub-resource, …).
+    async fn update<T>(
+        &self,
+        user_id: &str,
+        order: &[GuardKind],
+        mut change: impl FnMut(&mut User) -> Result<T>,
+    ) -> Result<(User, T)> {
+        for _ in 0..MAX_ATTEMPTS {
+            let before = self.get(user_id).await?;
+            let mut after = before.clone();
+            let out = match change(&mut after) {
+                Ok(out) => out,
+                Err(err @ (Error::InvalidPhone | Error::ValueTooLong(_))) => {
+                    return Err(self.conflict_before(Some(&before), &after, order).await?.unwrap_or(err));
+                }
+                Err(err) => return Err(err),
+            };
+            after.version = before.version + 1;
+            // `updatedAt` moves on every change, even two within one millisecond.
+            after.updated_at = now_ms().max(before.updated_at + 1);
+            match self.store.commit(Some(&before), Some(&after)).await {
+                Ok(()) => return Ok((after, out)),
+                Err(StoreError::ConditionFailed { items }) if items.contains(&USER_LABEL) => continue,
+                Err(StoreError::TransactionConflict) => continue,
+                Err(StoreError::ConditionFailed { items }) => {
+                    return Err(conflict(&items, order).unwrap_or_else(|| {
+                        Error::Internal(format!("guard release failed: {items:?}"))
+                    }));
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(Error::Unavailable("update kept conflicting".into()))
+    }
+
+    pub async fn patch(&self, user_id: &str, patch: UserPatch) -> Result<User> {
+        if patch.is_empty() {
+            // Logto looks the user up first: a missing user is a 404 even with an empty body.
+            self.get(user_id).await?;
+            return Err(Error::NothingToUpdate);
+        }
+        let (user, ()) = self
+            .update(user_id, &PATCH_ORDER, |user| {
+                let mut deferred = None;
+                if let Some(change) = &patch.username {
+                    user.username = match change {
+                        FieldChange::Clear => None,
+                        FieldChange::Set(u) => Some(u.as_str().to_string()),
+                    };
+                }
+                if let Some(change) = &patch.primary_email {
+                    user.primary_email = match change {
+                        FieldChange::Clear => None,
+                        FieldChange::Set(e) => Some(e.as_str().to_string()),
+                    };
+                }
+                match &patch.primary_phone {
+                    None => {}
+                    Some(FieldChange::Clear) => user.primary_phone = None,
+                    Some(FieldChange::Set(digits)) => set_phone(user, digits, &mut deferred),
+                }
+                if let Some(name) = &patch.name {
+                    user.name = name.clone();
+                }
+                if let Some(avatar) = &patch.avatar {
+                    user.avatar = avatar.clone();
+                }
+                if let Some(custom_data) = &patch.custom_data {
+                    user.custom_data = custom_data.clone();
+                }
+                if let Some(profile) = &patch.profile {
+                    user.profile = profile.clone();
+                }
+                match deferred {
+                    Some(err) => Err(err),
+                    None => check_lengths(user),
+                }
+            })
+            .await?;
+        Ok(user)
+    }
+
+    pub async fn delete(&self, user_id: &str, caller: &Caller) -> Result<()> {
+        if caller.subject.as_deref() == Some(user_id) {
+            return Err(Error::CannotDeleteSelf);
+        }
+        for _ in 0..MAX_ATTEMPTS {
+            let user = self.get(user_id).await?;
+            match self.store.commit(Some(&user), None).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::ConditionFailed { items }) if items.contains(&USER_LABEL) => continue,
+                Err(StoreError::TransactionConflict) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(Error::Unavailable("delete kept conflicting".into()))
+    }
+
+    /// Shallow merge at the top level (Logto's jsonb `||`): mentioned keys are replaced whole.
+    pub async fn merge_custom_data(&self, user_id: &str, patch: JsonObject) -> Result<JsonObject> {
+        let (user, ()) = self
+            .update(user_id, &PATCH_ORDER, |user| {
+                user.custom_data.extend(patch.clone());
+                Ok(())
+            })
+            .await?;
+        Ok(user.custom_data)
+    }
+
+    pub async fn merge_profile(&self, user_id: &str, patch: JsonObject) -> Result<JsonObject> {
+        let (user, ()) = self
+            .update(user_id, &PATCH_ORDER, |user| {
+                user.profile.extend(patch.clone());
+                Ok(())
+            })
+            .await?;
+        Ok(user.profile)
+    }
+
+    pub async fn set_suspended(&self, user_id: &str, suspended: bool) -> Result<User> {
+        let (user, ()) = self
+            .update(user_id, &PATCH_ORDER, |user| {
+                user.is_suspended = suspended;
+                Ok(())
+            })
+            .await?;
+        Ok(user)
+    }
+
+    /// Links (or replaces) the identity under `target`; `true` when the target is new.
+    pub async fn put_identity(&self, user_id: &str, target: &str, identity: JsonObject) -> Result<(bool, JsonObject)> {
+        let (user, created) = self
+            .update(user_id, &PATCH_ORDER, |user| {
+                let created = !user.identities.contains_key(target);
+                user.identities.insert(target.to_string(), Value::Object(identity.clone()));
+                Ok(created)
+            })
+            .await?;
+        Ok((created, user.identities))
+    }
+
+    pub async fn get_identity(&self, user_id: &str, target: &str) -> Result<Value> {
+        let user = self.get(user_id).await?;
+        user.identities.get(target).cloned().ok_or(Error::IdentityNotFound)
+    }
+
+    pub async fn delete_identity(&self, user_id: &str, target: &str) -> Result<User> {
+        let (user, _) = self
+            .update(user_id, &PATCH_ORDER, |user| user.identities.remove(target).ok_or(Error::IdentityNotFound))
+            .await?;
+        Ok(user)
+    }
+
+    /// Replaces the password with a fresh Argon2id hash (no policy on admin routes).
+    pub async fn set_password(&self, user_id: &str, new_password: String) -> Result<User> {
+        self.get(user_id).await?;
+        let hash = password::hash(new_password).await?;
+        let (user, ()) = self
+            .update(user_id, &PATCH_ORDER, |user| {
+                user.password = Some(hash.clone());
+                Ok(())
+            })
+            .await?;
+        Ok(user)
+    }
+
+    /// 204 or 422, never telling by its timing whether the user had a password. A match on an
+    /// outdated hash upgrades it to the current Argon2id parameters.
+    pub async fn verify_password(&self, user_id: &str, candidate: String) -> Result<()> {
+        let user = self.get(user_id).await?;
+        let stored = user.password.clone();
+        if !password::verify(stored.clone(), candidate.clone()).await? {
+            return Err(Error::InvalidCredentials);
+        }
+        if stored.as_ref().is_some_and(PasswordHash::needs_rehash) {
+            let upgraded = password::hash(candidate).await?;
+            let result = self
+                .update(user_id, &PATCH_ORDER, |user| {
+                    // Only upgrade the hash we verified: a concurrent reset wins.
+                    if user.password == stored {
+                        user.password = Some(upgraded.clone());
+                    }
+                    Ok(())
+                })
+                .await;
+            if let Err(err) = result {
+                tracing::warn!(error = %err, "password rehash skipped");
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn has_password(&self, user_id: &str) -> Result<bool> {
+        Ok(self.get(user_id).await?.password.is_some())
+    }
+}
+
+/// The users service over DynamoDB, as every function builds it at cold start.
+pub fn from_config(config: &crate::Config, client: aws_sdk_dynamodb::Client) -> Users<crate::store::DynamoUsers> {
+    let store = crate::store::DynamoUsers::new(client, &config.tables.users, config.username_case_sensitive);
+    Users::new(store, config.username_case_sensitive)
+}

@@ -1,0 +1,86 @@
+//! The shared crate against the emulator, through aws-sdk-dynamodb: items round-trip, a failed
+//! transaction names the write whose condition failed, and a dead endpoint fails fast.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use integration_tests::Env;
+use shared::domain::User;
+use shared::store::users::UserStore;
+use shared::store::{Condition, DynamoUsers, StoreError, Transaction};
+
+fn item(pk: &str, extra: &[(&str, &str)]) -> HashMap<String, AttributeValue> {
+    let mut item = HashMap::from([("pk".to_string(), AttributeValue::S(pk.into()))]);
+    for (k, v) in extra {
+        item.insert(k.to_string(), AttributeValue::S(v.to_string()));
+    }
+    item
+}
+
+#[tokio::test]
+async fn a_user_round_trips_through_put_and_get() {
+    let env = Env::new().await;
+    let store = DynamoUsers::new(env.client.clone(), &env.config.tables.users, true);
+    let mut user = User::new("abcdef123456".into(), 1_700_000_000_000);
+    user.username = Some("round_trip".into());
+    user.custom_data = serde_json::json!({ "nested": { "n": 1.5, "list": [null, true, "x"] }, "empty": {} })
+        .as_object()
+        .unwrap()
+        .clone();
+    store.commit(None, Some(&user)).await.expect("create commits");
+    let loaded = store.get("abcdef123456").await.unwrap().expect("the user is there");
+    assert_eq!(loaded, user);
+    assert_eq!(store.count().await.unwrap(), 1);
+    assert!(store.get("nobody000000").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_failed_transaction_names_the_failed_write() {
+    let env = Env::new().await;
+    let table = &env.config.tables.users;
+    let mut first = Transaction::new();
+    first.put("seed", table, item("taken", &[("userId", "a")]), Some(Condition::absent("pk")));
+    first.commit(&env.client).await.expect("seed commits");
+
+    let mut tx = Transaction::new();
+    tx.put("fresh", table, item("fresh", &[]), Some(Condition::absent("pk")));
+    tx.put("guard:email", table, item("taken", &[("userId", "b")]), Some(Condition::absent("pk")));
+    let err = tx.commit(&env.client).await.expect_err("the second put's condition fails");
+    assert_eq!(err, StoreError::ConditionFailed { items: vec!["guard:email"] });
+
+    // Nothing of the cancelled transaction was written.
+    let fresh = env
+        .client
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S("fresh".into()))
+        .send()
+        .await
+        .unwrap();
+    assert!(fresh.item.is_none(), "a cancelled transaction writes nothing");
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_a_typed_error_within_three_seconds() {
+    // A port nobody listens on: bind, note it, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let client = shared::store::client_with_endpoint(&format!("http://127.0.0.1:{port}")).await;
+    let store = DynamoUsers::new(client, "any-table", true);
+    let started = Instant::now();
+    let err = store.get("abcdef123456").await.expect_err("nobody answers");
+    let elapsed = started.elapsed();
+    assert!(matches!(err, StoreError::Unreachable(_)), "{err:?}");
+    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+    // And the service turns it into 503 service.unavailable.
+    let api_error: shared::Error = err.into();
+    assert_eq!(api_error.parts().status, 503);
+    assert_eq!(api_error.parts().code, "service.unavailable");
+}
+
+#[tokio::test]
+async fn table_setup_is_idempotent() {
+    let env = Env::new().await;
+    let again = shared::store::schema::ensure_tables(&env.client, &env.config.tables).await.unwrap();
+    assert!(again.is_empty(), "nothing to create the second time: {again:?}");
+}

@@ -1,0 +1,154 @@
+//! Test support: each test gets its own tables (a random prefix) on the emulator named by
+//! `AWS_ENDPOINT_URL_DYNAMODB`, and calls the functions' handlers in-process with real
+//! `lambda_http` requests, through the real SDK.
+
+use aws_sdk_dynamodb::Client;
+use lambda_http::{Body, Request, http::Method};
+use serde_json::Value;
+
+use shared::config::TableNames;
+use shared::domain::id::random_id;
+
+pub struct Env {
+    pub client: Client,
+    pub config: shared::Config,
+    pub users: users::App,
+    pub passwords: passwords::App,
+}
+
+/// The emulator's endpoint; tests that need it fail loudly without it.
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .expect("AWS_ENDPOINT_URL_DYNAMODB must point at a DynamoDB emulator: run the tests with scripts/test")
+}
+
+impl Env {
+    pub async fn new() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    /// A fresh set of tables, with the configuration adjusted by `tweak`.
+    pub async fn with(tweak: impl FnOnce(&mut shared::Config)) -> Self {
+        endpoint();
+        let mut config = shared::Config::for_tables(TableNames::with_prefix(&format!("t{}", random_id(10))));
+        tweak(&mut config);
+        let client = shared::store::client_from_env().await;
+        shared::store::schema::ensure_tables(&client, &config.tables).await.expect("tables are created");
+        let users = users::App::new(&config, client.clone());
+        let passwords = passwords::App::new(&config, client.clone());
+        Self { client, config, users, passwords }
+    }
+
+    /// Sends a request to whichever function serves its route (as the API Gateway would).
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let request = request(method, path, body);
+        let is_password_route = {
+            let path = path.split('?').next().unwrap_or_default();
+            path.ends_with("/password") || path.ends_with("/password/verify") || path.ends_with("/has-password")
+        };
+        let response = if is_password_route {
+            self.passwords.handle(request).await
+        } else {
+            self.users.handle(request).await
+        };
+        Reply::from(response)
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.call(Method::DELETE, path, None).await
+    }
+
+    /// Creates a user and returns its JSON, asserting success.
+    pub async fn create_user(&self, body: Value) -> Value {
+        let reply = self.post("/api/users", body).await;
+        assert_eq!(reply.status, 200, "create failed: {}", reply.body);
+        reply.body
+    }
+
+    /// Every item of the users table (for checks on guards and counters).
+    pub async fn scan_users_table(&self) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.config.tables.users)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return items;
+            }
+        }
+    }
+}
+
+pub fn request(method: Method, path: &str, body: Option<Value>) -> Request {
+    let body = match body {
+        Some(value) => Body::Text(value.to_string()),
+        None => Body::Empty,
+    };
+    lambda_http::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(body)
+        .expect("valid request")
+}
+
+/// A response, its body parsed as JSON (`Null` when empty).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: lambda_http::http::HeaderMap,
+    pub body: Value,
+}
+
+impl From<lambda_http::Response<Body>> for Reply {
+    fn from(response: lambda_http::Response<Body>) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes: &[u8] = response.body().as_ref();
+        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(bytes).expect("JSON body") };
+        Self { status, headers, body }
+    }
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn links(&self) -> Vec<String> {
+        self.headers.get_all("link").iter().filter_map(|v| v.to_str().ok().map(String::from)).collect()
+    }
+
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!((self.status, self.code()), (status, code), "body: {}", self.body);
+    }
+}
