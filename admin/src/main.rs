@@ -18,11 +18,20 @@ async fn main() -> ExitCode {
         }
     };
     let client = shared::store::client_from_env().await;
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["setup"] => match shared::store::schema::ensure_tables(&client, &config.tables).await {
             Ok(created) => {
                 for (_, name) in shared::store::schema::tables(&config.tables) {
-                    let state = if created.iter().any(|c| c == name) { "created" } else { "exists" };
+                    let state = if created.iter().any(|c| c == name) {
+                        "created"
+                    } else {
+                        "exists"
+                    };
                     println!("{name}: {state}");
                 }
                 ExitCode::SUCCESS

@@ -43,18 +43,30 @@ impl Config {
             apps: env::var("APPS_TABLE").unwrap_or(defaults.apps),
         };
         let username_case_sensitive = match env::var("USERNAME_CASE_SENSITIVE") {
-            Ok(v) => parse_bool(&v).ok_or(format!("USERNAME_CASE_SENSITIVE={v} is not true/false"))?,
+            Ok(v) => {
+                parse_bool(&v).ok_or(format!("USERNAME_CASE_SENSITIVE={v} is not true/false"))?
+            }
             Err(_) => true,
         };
         let log_retention_days = match env::var("LOG_RETENTION_DAYS") {
-            Ok(v) => v.parse().map_err(|_| format!("LOG_RETENTION_DAYS={v} is not a number"))?,
+            Ok(v) => v
+                .parse()
+                .map_err(|_| format!("LOG_RETENTION_DAYS={v} is not a number"))?,
             Err(_) => 90,
         };
-        Ok(Self { tables, username_case_sensitive, log_retention_days })
+        Ok(Self {
+            tables,
+            username_case_sensitive,
+            log_retention_days,
+        })
     }
 
     pub fn for_tables(tables: TableNames) -> Self {
-        Self { tables, username_case_sensitive: true, log_retention_days: 90 }
+        Self {
+            tables,
+            username_case_sensitive: true,
+            log_retention_days: 90,
+        }
     }
 }
 

@@ -15,7 +15,10 @@ pub enum Error {
     MethodNotAllowed { allow: Vec<&'static str> },
     /// A request part failed validation: `target` is `body`, `query` or `params`.
     #[error("invalid {target}: {details}")]
-    InvalidInput { target: &'static str, details: String },
+    InvalidInput {
+        target: &'static str,
+        details: String,
+    },
     #[error("invalid pagination")]
     InvalidPagination,
     /// Search parameters that cannot be understood; `reason` is Logto's sentence.
@@ -83,36 +86,58 @@ pub struct ErrorParts {
 
 impl Error {
     pub fn invalid_body(details: impl Into<String>) -> Self {
-        Error::InvalidInput { target: "body", details: details.into() }
+        Error::InvalidInput {
+            target: "body",
+            details: details.into(),
+        }
     }
 
     pub fn invalid_query(details: impl Into<String>) -> Self {
-        Error::InvalidInput { target: "query", details: details.into() }
+        Error::InvalidInput {
+            target: "query",
+            details: details.into(),
+        }
     }
 
     /// The contract: status, stable code and English message for every variant.
     pub fn parts(&self) -> ErrorParts {
         use Error::*;
         let (status, code, message): (u16, &'static str, String) = match self {
-            RouteNotFound => (404, "guard.route_not_found", "The route does not exist.".into()),
-            MethodNotAllowed { .. } => {
-                (405, "guard.method_not_allowed", "The method is not allowed on this route.".into())
-            }
-            InvalidInput { target, .. } => {
-                (400, "guard.invalid_input", format!("The request {target} is invalid."))
-            }
-            InvalidPagination => {
-                (400, "guard.invalid_pagination", "The request pagination value is invalid.".into())
-            }
-            InvalidSearch(reason) => {
-                (400, "request.invalid_input", format!("Input is invalid. {reason}"))
-            }
+            RouteNotFound => (
+                404,
+                "guard.route_not_found",
+                "The route does not exist.".into(),
+            ),
+            MethodNotAllowed { .. } => (
+                405,
+                "guard.method_not_allowed",
+                "The method is not allowed on this route.".into(),
+            ),
+            InvalidInput { target, .. } => (
+                400,
+                "guard.invalid_input",
+                format!("The request {target} is invalid."),
+            ),
+            InvalidPagination => (
+                400,
+                "guard.invalid_pagination",
+                "The request pagination value is invalid.".into(),
+            ),
+            InvalidSearch(reason) => (
+                400,
+                "request.invalid_input",
+                format!("Input is invalid. {reason}"),
+            ),
             BodyTooLarge => (
                 413,
                 "request.body_too_large",
                 "The request body is larger than 1 MiB.".into(),
             ),
-            NotFound => (404, "entity.not_found", "The resource does not exist.".into()),
+            NotFound => (
+                404,
+                "entity.not_found",
+                "The resource does not exist.".into(),
+            ),
             NothingToUpdate => (
                 422,
                 "entity.invalid_input",
@@ -123,9 +148,11 @@ impl Error {
                 "entity.value_too_long",
                 "The length of value is too long and exceeds the limit.".into(),
             ),
-            UsernameTaken => {
-                (422, "user.username_already_in_use", "This username is already in use.".into())
-            }
+            UsernameTaken => (
+                422,
+                "user.username_already_in_use",
+                "This username is already in use.".into(),
+            ),
             EmailTaken => (
                 422,
                 "user.email_already_in_use",
@@ -147,7 +174,11 @@ impl Error {
                 "user.identity_not_exist",
                 "The social account has not been registered yet.".into(),
             ),
-            CannotDeleteSelf => (400, "user.cannot_delete_self", "You cannot delete yourself.".into()),
+            CannotDeleteSelf => (
+                400,
+                "user.cannot_delete_self",
+                "You cannot delete yourself.".into(),
+            ),
             PasswordAndDigest => (
                 400,
                 "user.password_and_digest",
@@ -188,7 +219,11 @@ impl Error {
                 "service.unavailable",
                 "The service is temporarily unavailable. Please retry.".into(),
             ),
-            Internal(_) => (500, "internal_server_error", "Internal server error.".into()),
+            Internal(_) => (
+                500,
+                "internal_server_error",
+                "Internal server error.".into(),
+            ),
         };
         let data = match self {
             InvalidSearch(_) => Some(Value::Object(Default::default())),
@@ -200,7 +235,14 @@ impl Error {
             _ => None,
         };
         let retry_after = matches!(self, Unavailable(_)).then_some(Duration::from_secs(1));
-        ErrorParts { status, code, message, data, details, retry_after }
+        ErrorParts {
+            status,
+            code,
+            message,
+            data,
+            details,
+            retry_after,
+        }
     }
 }
 

@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
-use crate::domain::input::{FieldChange, NewUser, PasswordInput, UserPatch};
 use crate::domain::identifiers::{MAX_AVATAR_LEN, MAX_IDENTIFIER_LEN};
+use crate::domain::input::{FieldChange, NewUser, PasswordInput, UserPatch};
 use crate::domain::password::{self, PasswordHash};
 use crate::domain::search::{Search, SearchRow};
 use crate::domain::{JsonObject, Page, User, id, now_ms};
@@ -12,15 +12,34 @@ use crate::error::{Error, Result};
 use crate::store::StoreError;
 use crate::store::users::{GuardKind, USER_LABEL, UserStore, guards};
 
-/// Optimistic-concurrency retries before a contended write gives up (503).
-const MAX_ATTEMPTS: usize = 8;
+/// Optimistic-concurrency retries before a contended write gives up (503). With the jittered
+/// pauses below, all attempts together stay well under a second.
+const MAX_ATTEMPTS: u32 = 12;
+
+/// A random pause before retrying a write that lost a race: up to 2^attempt ms, capped at
+/// 64 ms, so that contenders spread out instead of colliding again in lockstep.
+async fn pause_before_retry(attempt: u32) {
+    let mut byte = [0u8; 2];
+    getrandom::fill(&mut byte).expect("the OS random source is available");
+    let ceiling = 1u64 << attempt.min(6);
+    let millis = u64::from(u16::from_le_bytes(byte)) % ceiling + 1;
+    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+}
 
 /// Which taken identifier is reported when several are: Logto checks create and patch in
 /// different orders.
-const CREATE_ORDER: [GuardKind; 4] =
-    [GuardKind::Username, GuardKind::Email, GuardKind::Phone, GuardKind::Identity];
-const PATCH_ORDER: [GuardKind; 4] =
-    [GuardKind::Email, GuardKind::Phone, GuardKind::Username, GuardKind::Identity];
+const CREATE_ORDER: [GuardKind; 4] = [
+    GuardKind::Username,
+    GuardKind::Email,
+    GuardKind::Phone,
+    GuardKind::Identity,
+];
+const PATCH_ORDER: [GuardKind; 4] = [
+    GuardKind::Email,
+    GuardKind::Phone,
+    GuardKind::Username,
+    GuardKind::Identity,
+];
 
 /// Who is calling: the token's subject (and, later, its app), for rules like "not yourself".
 #[derive(Clone, Debug, Default)]
@@ -45,26 +64,46 @@ fn taken(kind: GuardKind) -> Error {
 
 /// The first failed guard, in `order`, as its 422.
 fn conflict(items: &[&str], order: &[GuardKind]) -> Option<Error> {
-    order.iter().find(|kind| items.contains(&kind.label())).map(|kind| taken(*kind))
+    order
+        .iter()
+        .find(|kind| items.contains(&kind.label()))
+        .map(|kind| taken(*kind))
 }
 
 /// Checks Logto does at the database: column lengths.
 fn check_lengths(user: &User) -> Result<()> {
-    let identifiers = [&user.username, &user.primary_email, &user.primary_phone, &user.name];
+    let identifiers = [
+        &user.username,
+        &user.primary_email,
+        &user.primary_phone,
+        &user.name,
+    ];
     for value in identifiers.into_iter().flatten() {
         if value.chars().count() > MAX_IDENTIFIER_LEN {
-            return Err(Error::ValueTooLong(format!("value too long for type character varying({MAX_IDENTIFIER_LEN})")));
+            return Err(Error::ValueTooLong(format!(
+                "value too long for type character varying({MAX_IDENTIFIER_LEN})"
+            )));
         }
     }
-    if user.avatar.as_ref().is_some_and(|a| a.chars().count() > MAX_AVATAR_LEN) {
-        return Err(Error::ValueTooLong(format!("value too long for type character varying({MAX_AVATAR_LEN})")));
+    if user
+        .avatar
+        .as_ref()
+        .is_some_and(|a| a.chars().count() > MAX_AVATAR_LEN)
+    {
+        return Err(Error::ValueTooLong(format!(
+            "value too long for type character varying({MAX_AVATAR_LEN})"
+        )));
     }
     Ok(())
 }
 
 /// Stores a phone normalised; an unparseable one is kept as given and reported later, after
 /// the uniqueness checks, where Logto reports it.
-fn set_phone(user: &mut User, digits: &crate::domain::identifiers::PhoneDigits, deferred: &mut Option<Error>) {
+fn set_phone(
+    user: &mut User,
+    digits: &crate::domain::identifiers::PhoneDigits,
+    deferred: &mut Option<Error>,
+) {
     match digits.normalize() {
         Ok(phone) => user.primary_phone = Some(phone.as_str().to_string()),
         Err(err) => {
@@ -76,7 +115,10 @@ fn set_phone(user: &mut User, digits: &crate::domain::identifiers::PhoneDigits, 
 
 impl<S: UserStore> Users<S> {
     pub fn new(store: S, username_case_sensitive: bool) -> Self {
-        Self { store, username_case_sensitive }
+        Self {
+            store,
+            username_case_sensitive,
+        }
     }
 
     pub fn store(&self) -> &S {
@@ -93,7 +135,10 @@ impl<S: UserStore> Users<S> {
     /// A page of users, newest first, and the number of users that match.
     pub async fn list(&self, search: &Search, page: Page) -> Result<(Vec<User>, u64)> {
         if search.is_empty() {
-            let (ids, total) = tokio::try_join!(self.store.newest(page.offset(), page.size), self.store.count())?;
+            let (ids, total) = tokio::try_join!(
+                self.store.newest(page.offset(), page.size),
+                self.store.count()
+            )?;
             return Ok((self.store.get_many(&ids).await?, total));
         }
         let mut rows: Vec<SearchRow> = Vec::new();
@@ -104,8 +149,12 @@ impl<S: UserStore> Users<S> {
         }
         rows.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
         let total = rows.len() as u64;
-        let ids: Vec<String> =
-            rows.into_iter().skip(page.offset() as usize).take(page.size as usize).map(|r| r.id).collect();
+        let ids: Vec<String> = rows
+            .into_iter()
+            .skip(page.offset() as usize)
+            .take(page.size as usize)
+            .map(|r| r.id)
+            .collect();
         Ok((self.store.get_many(&ids).await?, total))
     }
 
@@ -130,11 +179,13 @@ impl<S: UserStore> Users<S> {
         match input.password {
             None => {}
             Some(PasswordInput::Plain(p)) => plain = Some(p),
-            Some(PasswordInput::Digest { digest, algorithm }) => match PasswordHash::import(digest, algorithm) {
-                Ok(hash) => user.password = Some(hash),
-                // The password step comes before the phone check: it wins.
-                Err(err) => deferred = Some(err),
-            },
+            Some(PasswordInput::Digest { digest, algorithm }) => {
+                match PasswordHash::import(digest, algorithm) {
+                    Ok(hash) => user.password = Some(hash),
+                    // The password step comes before the phone check: it wins.
+                    Err(err) => deferred = Some(err),
+                }
+            }
             Some(PasswordInput::LegacyWithoutDigest) => {
                 deferred = Some(Error::UnsupportedEncryptionMethod("Legacy".into()))
             }
@@ -143,12 +194,15 @@ impl<S: UserStore> Users<S> {
             deferred = check_lengths(&user).err();
         }
         if let Some(err) = deferred {
-            return Err(self.conflict_before(None, &user, &CREATE_ORDER).await?.unwrap_or(err));
+            return Err(self
+                .conflict_before(None, &user, &CREATE_ORDER)
+                .await?
+                .unwrap_or(err));
         }
         if let Some(plain) = plain {
             user.password = Some(password::hash(plain).await?);
         }
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             match self.store.commit(None, Some(&user)).await {
                 Ok(()) => return Ok(user),
                 Err(StoreError::ConditionFailed { items }) => {
@@ -158,7 +212,7 @@ impl<S: UserStore> Users<S> {
                     // The id was taken (1 in 36^12): draw another.
                     user.id = id::new_user_id();
                 }
-                Err(StoreError::TransactionConflict) => {}
+                Err(StoreError::TransactionConflict) => pause_before_retry(attempt).await,
                 Err(err) => return Err(err.into()),
             }
         }
@@ -167,13 +221,25 @@ impl<S: UserStore> Users<S> {
 
     /// The identifier conflict `after` would meet, read before writing: used when another error
     /// is pending, so that Logto's order of reports holds.
-    async fn conflict_before(&self, before: Option<&User>, after: &User, order: &[GuardKind]) -> Result<Option<Error>> {
-        let held = before.map(|u| guards(u, self.username_case_sensitive)).unwrap_or_default();
-        let new: Vec<_> =
-            guards(after, self.username_case_sensitive).into_iter().filter(|g| !held.contains(g)).collect();
+    async fn conflict_before(
+        &self,
+        before: Option<&User>,
+        after: &User,
+        order: &[GuardKind],
+    ) -> Result<Option<Error>> {
+        let held = before
+            .map(|u| guards(u, self.username_case_sensitive))
+            .unwrap_or_default();
+        let new: Vec<_> = guards(after, self.username_case_sensitive)
+            .into_iter()
+            .filter(|g| !held.contains(g))
+            .collect();
         let owners = self.store.guard_owners(&new).await?;
         Ok(order.iter().find_map(|kind| {
-            owners.iter().find(|(g, owner)| g.kind == *kind && *owner != after.id).map(|_| taken(*kind))
+            owners
+                .iter()
+                .find(|(g, owner)| g.kind == *kind && *owner != after.id)
+                .map(|_| taken(*kind))
         }))
     }
 
@@ -185,13 +251,19 @@ impl<S: UserStore> Users<S> {
         order: &[GuardKind],
         mut change: impl FnMut(&mut User) -> Result<T>,
     ) -> Result<(User, T)> {
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                pause_before_retry(attempt).await;
+            }
             let before = self.get(user_id).await?;
             let mut after = before.clone();
             let out = match change(&mut after) {
                 Ok(out) => out,
                 Err(err @ (Error::InvalidPhone | Error::ValueTooLong(_))) => {
-                    return Err(self.conflict_before(Some(&before), &after, order).await?.unwrap_or(err));
+                    return Err(self
+                        .conflict_before(Some(&before), &after, order)
+                        .await?
+                        .unwrap_or(err));
                 }
                 Err(err) => return Err(err),
             };
@@ -200,7 +272,9 @@ impl<S: UserStore> Users<S> {
             after.updated_at = now_ms().max(before.updated_at + 1);
             match self.store.commit(Some(&before), Some(&after)).await {
                 Ok(()) => return Ok((after, out)),
-                Err(StoreError::ConditionFailed { items }) if items.contains(&USER_LABEL) => continue,
+                Err(StoreError::ConditionFailed { items }) if items.contains(&USER_LABEL) => {
+                    continue;
+                }
                 Err(StoreError::TransactionConflict) => continue,
                 Err(StoreError::ConditionFailed { items }) => {
                     return Err(conflict(&items, order).unwrap_or_else(|| {
@@ -264,11 +338,16 @@ impl<S: UserStore> Users<S> {
         if caller.subject.as_deref() == Some(user_id) {
             return Err(Error::CannotDeleteSelf);
         }
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                pause_before_retry(attempt).await;
+            }
             let user = self.get(user_id).await?;
             match self.store.commit(Some(&user), None).await {
                 Ok(()) => return Ok(()),
-                Err(StoreError::ConditionFailed { items }) if items.contains(&USER_LABEL) => continue,
+                Err(StoreError::ConditionFailed { items }) if items.contains(&USER_LABEL) => {
+                    continue;
+                }
                 Err(StoreError::TransactionConflict) => continue,
                 Err(err) => return Err(err.into()),
             }
@@ -308,11 +387,17 @@ impl<S: UserStore> Users<S> {
     }
 
     /// Links (or replaces) the identity under `target`; `true` when the target is new.
-    pub async fn put_identity(&self, user_id: &str, target: &str, identity: JsonObject) -> Result<(bool, JsonObject)> {
+    pub async fn put_identity(
+        &self,
+        user_id: &str,
+        target: &str,
+        identity: JsonObject,
+    ) -> Result<(bool, JsonObject)> {
         let (user, created) = self
             .update(user_id, &PATCH_ORDER, |user| {
                 let created = !user.identities.contains_key(target);
-                user.identities.insert(target.to_string(), Value::Object(identity.clone()));
+                user.identities
+                    .insert(target.to_string(), Value::Object(identity.clone()));
                 Ok(created)
             })
             .await?;
@@ -321,12 +406,19 @@ impl<S: UserStore> Users<S> {
 
     pub async fn get_identity(&self, user_id: &str, target: &str) -> Result<Value> {
         let user = self.get(user_id).await?;
-        user.identities.get(target).cloned().ok_or(Error::IdentityNotFound)
+        user.identities
+            .get(target)
+            .cloned()
+            .ok_or(Error::IdentityNotFound)
     }
 
     pub async fn delete_identity(&self, user_id: &str, target: &str) -> Result<User> {
         let (user, _) = self
-            .update(user_id, &PATCH_ORDER, |user| user.identities.remove(target).ok_or(Error::IdentityNotFound))
+            .update(user_id, &PATCH_ORDER, |user| {
+                user.identities
+                    .remove(target)
+                    .ok_or(Error::IdentityNotFound)
+            })
             .await?;
         Ok(user)
     }
@@ -376,7 +468,14 @@ impl<S: UserStore> Users<S> {
 }
 
 /// The users service over DynamoDB, as every function builds it at cold start.
-pub fn from_config(config: &crate::Config, client: aws_sdk_dynamodb::Client) -> Users<crate::store::DynamoUsers> {
-    let store = crate::store::DynamoUsers::new(client, &config.tables.users, config.username_case_sensitive);
+pub fn from_config(
+    config: &crate::Config,
+    client: aws_sdk_dynamodb::Client,
+) -> Users<crate::store::DynamoUsers> {
+    let store = crate::store::DynamoUsers::new(
+        client,
+        &config.tables.users,
+        config.username_case_sensitive,
+    );
     Users::new(store, config.username_case_sensitive)
 }

@@ -30,13 +30,21 @@ impl Env {
     /// A fresh set of tables, with the configuration adjusted by `tweak`.
     pub async fn with(tweak: impl FnOnce(&mut shared::Config)) -> Self {
         endpoint();
-        let mut config = shared::Config::for_tables(TableNames::with_prefix(&format!("t{}", random_id(10))));
+        let mut config =
+            shared::Config::for_tables(TableNames::with_prefix(&format!("t{}", random_id(10))));
         tweak(&mut config);
         let client = shared::store::client_from_env().await;
-        shared::store::schema::ensure_tables(&client, &config.tables).await.expect("tables are created");
+        shared::store::schema::ensure_tables(&client, &config.tables)
+            .await
+            .expect("tables are created");
         let users = users::App::new(&config, client.clone());
         let passwords = passwords::App::new(&config, client.clone());
-        Self { client, config, users, passwords }
+        Self {
+            client,
+            config,
+            users,
+            passwords,
+        }
     }
 
     /// Sends a request to whichever function serves its route (as the API Gateway would).
@@ -44,7 +52,9 @@ impl Env {
         let request = request(method, path, body);
         let is_password_route = {
             let path = path.split('?').next().unwrap_or_default();
-            path.ends_with("/password") || path.ends_with("/password/verify") || path.ends_with("/has-password")
+            path.ends_with("/password")
+                || path.ends_with("/password/verify")
+                || path.ends_with("/has-password")
         };
         let response = if is_password_route {
             self.passwords.handle(request).await
@@ -82,7 +92,9 @@ impl Env {
     }
 
     /// Every item of the users table (for checks on guards and counters).
-    pub async fn scan_users_table(&self) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    pub async fn scan_users_table(
+        &self,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -129,8 +141,16 @@ impl From<lambda_http::Response<Body>> for Reply {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes: &[u8] = response.body().as_ref();
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(bytes).expect("JSON body") };
-        Self { status, headers, body }
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(bytes).expect("JSON body")
+        };
+        Self {
+            status,
+            headers,
+            body,
+        }
     }
 }
 
@@ -144,11 +164,92 @@ impl Reply {
     }
 
     pub fn links(&self) -> Vec<String> {
-        self.headers.get_all("link").iter().filter_map(|v| v.to_str().ok().map(String::from)).collect()
+        self.headers
+            .get_all("link")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(String::from))
+            .collect()
     }
 
     #[track_caller]
     pub fn assert_error(&self, status: u16, code: &str) {
-        assert_eq!((self.status, self.code()), (status, code), "body: {}", self.body);
+        assert_eq!(
+            (self.status, self.code()),
+            (status, code),
+            "body: {}",
+            self.body
+        );
+    }
+}
+
+/// A request with a raw (possibly invalid) body.
+pub fn request_raw(method: Method, path: &str, body: &str) -> Request {
+    lambda_http::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .body(Body::Text(body.to_string()))
+        .expect("valid request")
+}
+
+impl Env {
+    /// Scans the users table and panics on any broken invariant: a guard without its user or
+    /// pointing at a user that does not hold it, a user missing one of its guards, or a counter
+    /// that differs from the number of users.
+    pub async fn assert_invariants(&self) {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        use shared::store::users::{decode, guards};
+        let items = self.scan_users_table().await;
+        let kind = |item: &std::collections::HashMap<String, AttributeValue>| {
+            item.get("kind")
+                .and_then(|k| k.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let users: Vec<_> = items
+            .iter()
+            .filter(|i| kind(i) == "user")
+            .map(|i| decode(i.clone()).unwrap())
+            .collect();
+        let guard_items: Vec<(String, String)> = items
+            .iter()
+            .filter(|i| kind(i) == "guard")
+            .map(|i| {
+                (
+                    i["pk"].as_s().unwrap().clone(),
+                    i["userId"].as_s().unwrap().clone(),
+                )
+            })
+            .collect();
+        let case_sensitive = self.config.username_case_sensitive;
+        for (key, owner) in &guard_items {
+            let user = users.iter().find(|u| &u.id == owner);
+            let user = user.unwrap_or_else(|| panic!("orphan guard {key} → {owner}"));
+            assert!(
+                guards(user, case_sensitive).iter().any(|g| &g.key == key),
+                "guard {key} not held by {owner}"
+            );
+        }
+        for user in &users {
+            for guard in guards(user, case_sensitive) {
+                assert!(
+                    guard_items
+                        .iter()
+                        .any(|(k, o)| *k == guard.key && *o == user.id),
+                    "user {} lacks guard {}",
+                    user.id,
+                    guard.key
+                );
+            }
+        }
+        let counter = items
+            .iter()
+            .find(|i| i["pk"].as_s().is_ok_and(|pk| pk == "counter#users"))
+            .and_then(|i| {
+                i.get("count")
+                    .and_then(|c| c.as_n().ok())
+                    .and_then(|n| n.parse::<usize>().ok())
+            })
+            .unwrap_or(0);
+        assert_eq!(counter, users.len(), "the counter matches the users");
     }
 }

@@ -14,49 +14,64 @@ pub struct App {
 }
 
 #[derive(Clone, Copy, Debug)]
+/// The password routes: set, verify, check.
 enum Endpoint {
-    SetPassword,
-    VerifyPassword,
-    HasPassword,
+    Set,
+    Verify,
+    Check,
 }
 
 static ROUTER: LazyLock<Router<Endpoint>> = LazyLock::new(|| {
     use Endpoint::*;
     Router::new(&[
-        (Method::PATCH, "/api/users/{userId}/password", SetPassword),
-        (Method::POST, "/api/users/{userId}/password/verify", VerifyPassword),
-        (Method::GET, "/api/users/{userId}/has-password", HasPassword),
+        (Method::PATCH, "/api/users/{userId}/password", Set),
+        (
+            Method::POST,
+            "/api/users/{userId}/password/verify",
+            Verify,
+        ),
+        (Method::GET, "/api/users/{userId}/has-password", Check),
     ])
 });
 
 impl App {
     pub fn new(config: &shared::Config, client: aws_sdk_dynamodb::Client) -> Self {
-        Self { users: shared::users::from_config(config, client) }
+        Self {
+            users: shared::users::from_config(config, client),
+        }
     }
 
     pub async fn handle(&self, request: Request) -> Response {
         let result = match ROUTER.find(request.method(), request.uri().path()) {
-            Ok((endpoint, params)) => self.dispatch(endpoint, &request, params.get("userId")).await,
+            Ok((endpoint, params)) => {
+                self.dispatch(endpoint, &request, params.get("userId"))
+                    .await
+            }
             Err(err) => Err(err),
         };
         result.unwrap_or_else(|err| error_response(&err))
     }
 
-    async fn dispatch(&self, endpoint: Endpoint, request: &Request, user_id: &str) -> shared::Result<Response> {
+    async fn dispatch(
+        &self,
+        endpoint: Endpoint,
+        request: &Request,
+        user_id: &str,
+    ) -> shared::Result<Response> {
         match endpoint {
-            Endpoint::SetPassword => {
+            Endpoint::Set => {
                 let body = Body::parse(body_bytes(request)?)?;
                 let password = body.required_password("password")?.to_string();
                 let user = self.users.set_password(user_id, password).await?;
                 Ok(json(200, &user.to_json(false)))
             }
-            Endpoint::VerifyPassword => {
+            Endpoint::Verify => {
                 let body = Body::parse(body_bytes(request)?)?;
                 let password = body.required_password("password")?.to_string();
                 self.users.verify_password(user_id, password).await?;
                 Ok(no_content())
             }
-            Endpoint::HasPassword => {
+            Endpoint::Check => {
                 let has = self.users.has_password(user_id).await?;
                 Ok(json(200, &json!({ "hasPassword": has })))
             }

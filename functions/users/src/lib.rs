@@ -38,19 +38,45 @@ static ROUTER: LazyLock<Router<Endpoint>> = LazyLock::new(|| {
         (Method::GET, "/api/users/{userId}", GetUser),
         (Method::PATCH, "/api/users/{userId}", PatchUser),
         (Method::DELETE, "/api/users/{userId}", DeleteUser),
-        (Method::GET, "/api/users/{userId}/custom-data", GetCustomData),
-        (Method::PATCH, "/api/users/{userId}/custom-data", PatchCustomData),
+        (
+            Method::GET,
+            "/api/users/{userId}/custom-data",
+            GetCustomData,
+        ),
+        (
+            Method::PATCH,
+            "/api/users/{userId}/custom-data",
+            PatchCustomData,
+        ),
         (Method::PATCH, "/api/users/{userId}/profile", PatchProfile),
-        (Method::PATCH, "/api/users/{userId}/is-suspended", PatchSuspension),
-        (Method::PUT, "/api/users/{userId}/identities/{target}", PutIdentity),
-        (Method::GET, "/api/users/{userId}/identities/{target}", GetIdentity),
-        (Method::DELETE, "/api/users/{userId}/identities/{target}", DeleteIdentity),
+        (
+            Method::PATCH,
+            "/api/users/{userId}/is-suspended",
+            PatchSuspension,
+        ),
+        (
+            Method::PUT,
+            "/api/users/{userId}/identities/{target}",
+            PutIdentity,
+        ),
+        (
+            Method::GET,
+            "/api/users/{userId}/identities/{target}",
+            GetIdentity,
+        ),
+        (
+            Method::DELETE,
+            "/api/users/{userId}/identities/{target}",
+            DeleteIdentity,
+        ),
     ])
 });
 
 impl App {
     pub fn new(config: &shared::Config, client: aws_sdk_dynamodb::Client) -> Self {
-        Self { users: shared::users::from_config(config, client) }
+        Self {
+            users: shared::users::from_config(config, client),
+        }
     }
 
     /// Answers one request; every failure becomes Logto's error body here.
@@ -62,7 +88,12 @@ impl App {
         result.unwrap_or_else(|err| error_response(&err))
     }
 
-    async fn dispatch(&self, endpoint: Endpoint, request: &Request, params: &Params) -> shared::Result<Response> {
+    async fn dispatch(
+        &self,
+        endpoint: Endpoint,
+        request: &Request,
+        params: &Params,
+    ) -> shared::Result<Response> {
         use Endpoint::*;
         let user_id = params.get("userId");
         let target = params.get("target");

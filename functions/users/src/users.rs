@@ -4,9 +4,9 @@ use lambda_http::Request;
 use serde_json::{Value, json};
 
 use shared::api::{Query, Response, body_bytes, json, no_content, paged};
+use shared::domain::Page;
 use shared::domain::input::{Body, NewUser, UserPatch, parse_profile};
 use shared::domain::search::Search;
-use shared::domain::Page;
 use shared::users::Caller;
 use shared::{Error, Result};
 
@@ -18,8 +18,13 @@ const UNSUPPORTED_FILTERS: [&str; 2] = ["excludeRoleId", "excludeOrganizationId"
 pub async fn list(app: &App, request: &Request) -> Result<Response> {
     let query = Query::from_request(request);
     let page = Page::parse(&query.all("page"), &query.all("page_size"))?;
-    if let Some(filter) = UNSUPPORTED_FILTERS.iter().find(|f| query.first(f).is_some()) {
-        return Err(Error::InvalidSearch(format!("Parameter `{filter}` is not supported.")));
+    if let Some(filter) = UNSUPPORTED_FILTERS
+        .iter()
+        .find(|f| query.first(f).is_some())
+    {
+        return Err(Error::InvalidSearch(format!(
+            "Parameter `{filter}` is not supported."
+        )));
     }
     let search = Search::parse(query.pairs())?;
     let include_hash = query.flag("includePasswordHash");
@@ -30,7 +35,10 @@ pub async fn list(app: &App, request: &Request) -> Result<Response> {
 
 pub async fn create(app: &App, request: &Request) -> Result<Response> {
     let body = Body::parse(body_bytes(request)?)?;
-    let user = app.users.create(NewUser::parse(&body)?, &Caller::default()).await?;
+    let user = app
+        .users
+        .create(NewUser::parse(&body)?, &Caller::default())
+        .await?;
     Ok(json(200, &user.to_json(false)))
 }
 
@@ -77,7 +85,9 @@ pub async fn patch_profile(app: &App, request: &Request, user_id: &str) -> Resul
 
 pub async fn patch_suspension(app: &App, request: &Request, user_id: &str) -> Result<Response> {
     let body = Body::parse(body_bytes(request)?)?;
-    let suspended = body.boolean("isSuspended")?.ok_or_else(|| Error::invalid_body("`isSuspended` is required"))?;
+    let suspended = body
+        .boolean("isSuspended")?
+        .ok_or_else(|| Error::invalid_body("`isSuspended` is required"))?;
     let user = app.users.set_suspended(user_id, suspended).await?;
     Ok(json(200, &user.to_json(false)))
 }

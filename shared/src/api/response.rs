@@ -20,7 +20,10 @@ pub fn json(status: u16, body: &Value) -> Response {
 }
 
 pub fn no_content() -> Response {
-    lambda_http::Response::builder().status(204).body(Body::Empty).expect("valid")
+    lambda_http::Response::builder()
+        .status(204)
+        .body(Body::Empty)
+        .expect("valid")
 }
 
 /// `{code, message, data?, details?}` with the error's status, plus `Allow` on 405 and
@@ -40,17 +43,29 @@ pub fn error_response(err: &Error) -> Response {
     let mut response = json(parts.status, &body);
     let headers = response.headers_mut();
     if let Error::MethodNotAllowed { allow } = err {
-        headers.insert(header::ALLOW, HeaderValue::from_str(&allow.join(", ")).expect("method names"));
+        headers.insert(
+            header::ALLOW,
+            HeaderValue::from_str(&allow.join(", ")).expect("method names"),
+        );
     }
     if let Some(retry) = parts.retry_after {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(retry.as_secs().max(1)));
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(retry.as_secs().max(1)),
+        );
     }
     response
 }
 
 /// A list page: the items, `Total-Number`, and one `Link` per relation (`first`, `prev`,
 /// `next`, `last`), each the full request path with `page` replaced.
-pub fn paged(request: &Request, query: &Query, items: Vec<Value>, total: u64, page: Page) -> Response {
+pub fn paged(
+    request: &Request,
+    query: &Query,
+    items: Vec<Value>,
+    total: u64,
+    page: Page,
+) -> Response {
     let mut response = json(200, &Value::Array(items));
     let base = request_base(request);
     let last = page.last(total);
@@ -76,13 +91,23 @@ pub fn paged(request: &Request, query: &Query, items: Vec<Value>, total: u64, pa
 /// Origin and path as the client called them (behind API Gateway: its host, https).
 fn request_base(request: &Request) -> String {
     let path = request.uri().path();
-    let Some(host) = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()) else {
+    let Some(host) = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+    else {
         return path.to_string();
     };
     let proto = request
         .headers()
         .get("x-forwarded-proto")
         .and_then(|h| h.to_str().ok())
-        .unwrap_or(if host.starts_with("127.0.0.1") || host.starts_with("localhost") { "http" } else { "https" });
+        .unwrap_or(
+            if host.starts_with("127.0.0.1") || host.starts_with("localhost") {
+                "http"
+            } else {
+                "https"
+            },
+        );
     format!("{proto}://{host}{path}")
 }

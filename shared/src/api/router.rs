@@ -12,7 +12,11 @@ pub struct Params(Vec<(&'static str, String)>);
 
 impl Params {
     pub fn get(&self, name: &str) -> &str {
-        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str()).unwrap_or_default()
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
     }
 }
 
@@ -34,7 +38,9 @@ impl<E: Copy> Router<E> {
         let path: Vec<&str> = segments(path);
         let mut allow = Vec::new();
         for (route_method, pattern, endpoint) in &self.routes {
-            let Some(params) = match_path(pattern, &path) else { continue };
+            let Some(params) = match_path(pattern, &path) else {
+                continue;
+            };
             if route_method == method {
                 return Ok((*endpoint, params));
             }
@@ -57,7 +63,10 @@ fn static_method(method: &str) -> &'static str {
 }
 
 fn segments(path: &str) -> Vec<&str> {
-    path.trim_end_matches('/').split('/').filter(|s| !s.is_empty()).collect()
+    path.trim_end_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 fn match_path(pattern: &[&'static str], path: &[&str]) -> Option<Params> {
@@ -67,7 +76,10 @@ fn match_path(pattern: &[&'static str], path: &[&str]) -> Option<Params> {
     let mut params = Vec::new();
     for (expected, actual) in pattern.iter().zip(path) {
         match expected.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-            Some(name) => params.push((name, percent_decode_str(actual).decode_utf8().ok()?.into_owned())),
+            Some(name) => params.push((
+                name,
+                percent_decode_str(actual).decode_utf8().ok()?.into_owned(),
+            )),
             None if expected == actual => {}
             None => return None,
         }
@@ -92,7 +104,11 @@ mod tests {
             (Method::GET, "/api/users", E::List),
             (Method::GET, "/api/users/{userId}", E::Get),
             (Method::DELETE, "/api/users/{userId}", E::Delete),
-            (Method::POST, "/api/users/{userId}/password/verify", E::Verify),
+            (
+                Method::POST,
+                "/api/users/{userId}/password/verify",
+                E::Verify,
+            ),
         ])
     }
 
@@ -101,13 +117,25 @@ mod tests {
         let (e, params) = router().find(&Method::GET, "/api/users/ab%2Fc").unwrap();
         assert_eq!(e, E::Get);
         assert_eq!(params.get("userId"), "ab/c");
-        assert_eq!(router().find(&Method::POST, "/api/users/x/password/verify").unwrap().0, E::Verify);
-        assert_eq!(router().find(&Method::GET, "/api/users/").unwrap().0, E::List);
+        assert_eq!(
+            router()
+                .find(&Method::POST, "/api/users/x/password/verify")
+                .unwrap()
+                .0,
+            E::Verify
+        );
+        assert_eq!(
+            router().find(&Method::GET, "/api/users/").unwrap().0,
+            E::List
+        );
     }
 
     #[test]
     fn unknown_path_is_404_and_wrong_method_is_405_with_allow() {
-        assert!(matches!(router().find(&Method::GET, "/api/nope"), Err(Error::RouteNotFound)));
+        assert!(matches!(
+            router().find(&Method::GET, "/api/nope"),
+            Err(Error::RouteNotFound)
+        ));
         match router().find(&Method::PUT, "/api/users/x") {
             Err(Error::MethodNotAllowed { allow }) => assert_eq!(allow, vec!["GET", "DELETE"]),
             other => panic!("{other:?}"),

@@ -21,7 +21,10 @@ impl Email {
         if EMAIL.is_match(value) {
             Ok(Self(value.to_string()))
         } else {
-            Err(Error::invalid_body(format!("`primaryEmail` must match {}", EMAIL.as_str())))
+            Err(Error::invalid_body(format!(
+                "`primaryEmail` must match {}",
+                EMAIL.as_str()
+            )))
         }
     }
 
@@ -42,7 +45,10 @@ impl Username {
         if USERNAME.is_match(value) {
             Ok(Self(value.to_string()))
         } else {
-            Err(Error::invalid_body(format!("`username` must match {}", USERNAME.as_str())))
+            Err(Error::invalid_body(format!(
+                "`username` must match {}",
+                USERNAME.as_str()
+            )))
         }
     }
 
@@ -94,8 +100,15 @@ impl Phone {
             phonenumber::parse(None, format!("+{digits}")).map_err(|_| Error::InvalidPhone)?;
         let code = number.code().value();
         let national = number.national();
-        let national = format!("{}{}", "0".repeat(national.zeros() as usize), national.value());
-        Ok(Self { stored: format!("{code}{national}"), trunk_form: format!("{code}0{national}") })
+        let national = format!(
+            "{}{}",
+            "0".repeat(national.zeros() as usize),
+            national.value()
+        );
+        Ok(Self {
+            stored: format!("{code}{national}"),
+            trunk_form: format!("{code}0{national}"),
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -137,14 +150,23 @@ mod tests {
         assert_eq!(phone.as_str(), "61412345678");
         assert_eq!(phone.forms(), ["61412345678", "610412345678"]);
         assert_eq!(Phone::normalize("61412345678").unwrap(), phone);
-        assert_eq!(Phone::normalize("4407911123456").unwrap().as_str(), "447911123456");
-        assert_eq!(Phone::normalize("13102051234").unwrap().as_str(), "13102051234");
+        assert_eq!(
+            Phone::normalize("4407911123456").unwrap().as_str(),
+            "447911123456"
+        );
+        assert_eq!(
+            Phone::normalize("13102051234").unwrap().as_str(),
+            "13102051234"
+        );
     }
 
     #[test]
     fn phone_must_be_parseable() {
         assert!(matches!(Phone::normalize("1"), Err(Error::InvalidPhone)));
-        assert!(matches!(Phone::normalize("9991234567"), Err(Error::InvalidPhone)), "999 is no country code");
+        assert!(
+            matches!(Phone::normalize("9991234567"), Err(Error::InvalidPhone)),
+            "999 is no country code"
+        );
         assert!(PhoneDigits::parse("+61412345678").is_err());
         assert!(PhoneDigits::parse("").is_err());
     }

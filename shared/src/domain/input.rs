@@ -20,7 +20,9 @@ impl Body {
         match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Object(map)) => Ok(Self(map)),
             Ok(_) => Err(Error::invalid_body("the body must be a JSON object")),
-            Err(e) => Err(Error::invalid_body(format!("the body is not valid JSON: {e}"))),
+            Err(e) => Err(Error::invalid_body(format!(
+                "the body is not valid JSON: {e}"
+            ))),
         }
     }
 
@@ -73,7 +75,8 @@ impl Body {
     }
 
     pub fn required_object(&self, key: &str) -> Result<&JsonObject, Error> {
-        self.object(key)?.ok_or_else(|| Error::invalid_body(format!("`{key}` is required")))
+        self.object(key)?
+            .ok_or_else(|| Error::invalid_body(format!("`{key}` is required")))
     }
 
     pub fn profile(&self, key: &str) -> Result<Option<JsonObject>, Error> {
@@ -98,8 +101,14 @@ const PROFILE_KEYS: &[&str] = &[
     "zoneinfo",
     "locale",
 ];
-const ADDRESS_KEYS: &[&str] =
-    &["formatted", "streetAddress", "locality", "region", "postalCode", "country"];
+const ADDRESS_KEYS: &[&str] = &[
+    "formatted",
+    "streetAddress",
+    "locality",
+    "region",
+    "postalCode",
+    "country",
+];
 
 /// Logto's profile guard: known keys only (others stripped), every value a string, `address`
 /// an object of known string keys.
@@ -142,7 +151,10 @@ pub fn parse_avatar(value: &str) -> Result<String, Error> {
 #[derive(Debug)]
 pub enum PasswordInput {
     Plain(String),
-    Digest { digest: String, algorithm: PasswordAlgorithm },
+    Digest {
+        digest: String,
+        algorithm: PasswordAlgorithm,
+    },
     /// `passwordAlgorithm: "Legacy"` without a digest: refused later, in Logto's order.
     LegacyWithoutDigest,
 }
@@ -169,9 +181,16 @@ impl NewUser {
     pub fn parse(body: &Body) -> Result<Self, Error> {
         let username = body.string("username")?.map(Username::parse).transpose()?;
         let primary_email = body.string("primaryEmail")?.map(Email::parse).transpose()?;
-        let primary_phone = body.string("primaryPhone")?.map(PhoneDigits::parse).transpose()?;
+        let primary_phone = body
+            .string("primaryPhone")?
+            .map(PhoneDigits::parse)
+            .transpose()?;
         let name = body.string("name")?.map(str::to_string);
-        let avatar = body.nullable_string("avatar")?.flatten().map(parse_avatar).transpose()?;
+        let avatar = body
+            .nullable_string("avatar")?
+            .flatten()
+            .map(parse_avatar)
+            .transpose()?;
         let custom_data = body.object("customData")?.cloned();
         let profile = body.profile("profile")?;
         let plain = body.string("password")?;
@@ -180,7 +199,9 @@ impl NewUser {
         }
         let digest = body.string("passwordDigest")?;
         if digest.is_some_and(|d| d.chars().count() > MAX_DIGEST_LEN) {
-            return Err(Error::invalid_body("`passwordDigest` is longer than 256 characters"));
+            return Err(Error::invalid_body(
+                "`passwordDigest` is longer than 256 characters",
+            ));
         }
         let algorithm = body
             .string("passwordAlgorithm")?
@@ -193,13 +214,25 @@ impl NewUser {
             (Some(_), Some(_), _) => return Err(Error::PasswordAndDigest),
             (None, Some(_), None) => return Err(Error::PasswordAlgorithmRequired),
             (Some(plain), None, _) => Some(PasswordInput::Plain(plain.to_string())),
-            (None, Some(digest), Some(algorithm)) => {
-                Some(PasswordInput::Digest { digest: digest.to_string(), algorithm })
+            (None, Some(digest), Some(algorithm)) => Some(PasswordInput::Digest {
+                digest: digest.to_string(),
+                algorithm,
+            }),
+            (None, None, Some(PasswordAlgorithm::Legacy)) => {
+                Some(PasswordInput::LegacyWithoutDigest)
             }
-            (None, None, Some(PasswordAlgorithm::Legacy)) => Some(PasswordInput::LegacyWithoutDigest),
             (None, None, _) => None,
         };
-        Ok(Self { username, primary_email, primary_phone, name, avatar, custom_data, profile, password })
+        Ok(Self {
+            username,
+            primary_email,
+            primary_phone,
+            name,
+            avatar,
+            custom_data,
+            profile,
+            password,
+        })
     }
 }
 

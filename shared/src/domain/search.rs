@@ -21,8 +21,13 @@ pub enum Field {
 }
 
 impl Field {
-    pub const ALL: [Field; 5] =
-        [Field::Id, Field::PrimaryEmail, Field::PrimaryPhone, Field::Username, Field::Name];
+    pub const ALL: [Field; 5] = [
+        Field::Id,
+        Field::PrimaryEmail,
+        Field::PrimaryPhone,
+        Field::Username,
+        Field::Name,
+    ];
 
     fn from_snake(name: &str) -> Option<Self> {
         Some(match name {
@@ -75,7 +80,9 @@ impl Mode {
             "similar_to" => Mode::SimilarTo,
             "posix" => Mode::Posix,
             _ => {
-                let for_field = field.map(|f| format!(" for field `{f}`")).unwrap_or_default();
+                let for_field = field
+                    .map(|f| format!(" for field `{f}`"))
+                    .unwrap_or_default();
                 return Err(Error::InvalidSearch(format!(
                     "Search match mode `{value}`{for_field} is not valid, expect one of exact, like, similar_to, posix."
                 )));
@@ -116,7 +123,9 @@ pub struct Condition {
 
 impl Condition {
     pub fn fields(&self) -> Vec<Field> {
-        self.field.map(|f| vec![f]).unwrap_or_else(|| Field::ALL.to_vec())
+        self.field
+            .map(|f| vec![f])
+            .unwrap_or_else(|| Field::ALL.to_vec())
     }
 
     fn matches(&self, row: &SearchRow) -> Result<bool, Error> {
@@ -151,7 +160,9 @@ impl Condition {
     pub fn index_hint(&self) -> Option<IndexHint> {
         let fold = |s: &str| s.to_lowercase();
         match &self.matcher {
-            Matcher::Exact(values) => Some(IndexHint::Exact(values.iter().map(|v| fold(v)).collect())),
+            Matcher::Exact(values) => {
+                Some(IndexHint::Exact(values.iter().map(|v| fold(v)).collect()))
+            }
             Matcher::Like(pattern) => {
                 let prefix = pattern.literal_prefix();
                 (!prefix.is_empty()).then(|| IndexHint::Prefix(fold(&prefix)))
@@ -191,8 +202,12 @@ impl Search {
     /// with `search` are searches, with `mode` are modes; the part after the first `.` is the
     /// field, named in camelCase or snake_case.
     pub fn parse(pairs: &[(String, String)]) -> Result<Self, Error> {
-        let case_sensitive =
-            super::is_truthy(pairs.iter().find(|(k, _)| k == "isCaseSensitive").map(|(_, v)| v.as_str()));
+        let case_sensitive = super::is_truthy(
+            pairs
+                .iter()
+                .find(|(k, _)| k == "isCaseSensitive")
+                .map(|(_, v)| v.as_str()),
+        );
         let joint_value = pairs
             .iter()
             .find(|(k, _)| k == "joint")
@@ -240,7 +255,13 @@ impl Search {
             };
             let mode = field_name
                 .as_ref()
-                .and_then(|name| field_modes.iter().rev().find(|(f, _)| f == name).map(|(_, m)| *m))
+                .and_then(|name| {
+                    field_modes
+                        .iter()
+                        .rev()
+                        .find(|(f, _)| f == name)
+                        .map(|(_, m)| *m)
+                })
                 .unwrap_or(default_mode);
             conditions.push(build_condition(field, mode, &values, case_sensitive)?);
         }
@@ -289,16 +310,28 @@ fn build_condition(
         ));
     }
     if mode == Mode::SimilarTo && !case_sensitive {
-        return Err(Error::InvalidSearch("Cannot use case-insensitive match for `similar to`.".into()));
+        return Err(Error::InvalidSearch(
+            "Cannot use case-insensitive match for `similar to`.".into(),
+        ));
     }
-    let fold = |v: &str| if case_sensitive { v.to_string() } else { v.to_lowercase() };
+    let fold = |v: &str| {
+        if case_sensitive {
+            v.to_string()
+        } else {
+            v.to_lowercase()
+        }
+    };
     let matcher = match mode {
         Mode::Exact => Matcher::Exact(values.iter().map(|v| fold(v)).collect()),
         Mode::Like => Matcher::Like(LikePattern::parse(&fold(values[0]))?),
         Mode::SimilarTo => Matcher::Regex(compile(&similar_to_regex(values[0])?, false)?),
         Mode::Posix => Matcher::Regex(compile(values[0], !case_sensitive)?),
     };
-    Ok(Condition { field, matcher, case_sensitive })
+    Ok(Condition {
+        field,
+        matcher,
+        case_sensitive,
+    })
 }
 
 fn compile(pattern: &str, case_insensitive: bool) -> Result<Regex, Error> {
@@ -432,7 +465,9 @@ mod tests {
     use super::*;
 
     fn pairs(query: &str) -> Vec<(String, String)> {
-        form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+        form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect()
     }
 
     fn row(name: &str, email: &str) -> SearchRow {
@@ -459,7 +494,9 @@ mod tests {
         let search = Search::parse(&pairs("search=%25tom%25")).unwrap();
         assert!(search.matches(&row("big tommy", "x@y.z")).unwrap());
         let search = Search::parse(&pairs("search=t_m&isCaseSensitive=true")).unwrap();
-        assert!(search.matches(&row("tim", "")).unwrap() && !search.matches(&row("Tim", "")).unwrap());
+        assert!(
+            search.matches(&row("tim", "")).unwrap() && !search.matches(&row("Tim", "")).unwrap()
+        );
     }
 
     #[test]
@@ -470,12 +507,19 @@ mod tests {
         assert!(!LikePattern::parse("%a%b").unwrap().matches("xxaxxbxx"));
         assert_eq!(LikePattern::parse("ab_c%").unwrap().literal_prefix(), "ab");
         let long = "a".repeat(5000);
-        assert!(!LikePattern::parse(&"%a".repeat(50)).unwrap().matches(&(long + "b")));
+        assert!(
+            !LikePattern::parse(&"%a".repeat(50))
+                .unwrap()
+                .matches(&(long + "b"))
+        );
     }
 
     #[test]
     fn joint_and_fields() {
-        let and = Search::parse(&pairs("search.name=al%25&search.primaryEmail=%25@x.io&joint=and")).unwrap();
+        let and = Search::parse(&pairs(
+            "search.name=al%25&search.primaryEmail=%25@x.io&joint=and",
+        ))
+        .unwrap();
         assert!(and.matches(&row("alice", "a@x.io")).unwrap());
         assert!(!and.matches(&row("alice", "a@y.io")).unwrap());
         let or = Search::parse(&pairs("search.name=al%25&search.primary_email=%25@x.io")).unwrap();
@@ -484,17 +528,29 @@ mod tests {
 
     #[test]
     fn exact_takes_several_values() {
-        let s = Search::parse(&pairs("search.primaryEmail=A@x.io&search.primaryEmail=b@x.io&mode.primaryEmail=exact")).unwrap();
+        let s = Search::parse(&pairs(
+            "search.primaryEmail=A@x.io&search.primaryEmail=b@x.io&mode.primaryEmail=exact",
+        ))
+        .unwrap();
         assert!(s.matches(&row("", "a@X.io")).unwrap());
         assert!(!s.matches(&row("", "c@x.io")).unwrap());
-        assert_eq!(s.conditions[0].index_hint(), Some(IndexHint::Exact(vec!["a@x.io".into(), "b@x.io".into()])));
+        assert_eq!(
+            s.conditions[0].index_hint(),
+            Some(IndexHint::Exact(vec!["a@x.io".into(), "b@x.io".into()]))
+        );
     }
 
     #[test]
     fn similar_to_and_posix() {
-        let s = Search::parse(&pairs("search.name=(al|bo)%25&mode=similar_to&isCaseSensitive=true")).unwrap();
+        let s = Search::parse(&pairs(
+            "search.name=(al|bo)%25&mode=similar_to&isCaseSensitive=true",
+        ))
+        .unwrap();
         assert!(s.matches(&row("bob", "")).unwrap() && !s.matches(&row("xbob", "")).unwrap());
-        let dot = Search::parse(&pairs("search.name=a.c&mode=similar_to&isCaseSensitive=true")).unwrap();
+        let dot = Search::parse(&pairs(
+            "search.name=a.c&mode=similar_to&isCaseSensitive=true",
+        ))
+        .unwrap();
         assert!(dot.matches(&row("a.c", "")).unwrap() && !dot.matches(&row("abc", "")).unwrap());
         let lookahead = Search::parse(&pairs("search.name=^(?!admin).*$&mode=posix")).unwrap();
         assert!(lookahead.matches(&row("alice", "")).unwrap());
@@ -504,13 +560,34 @@ mod tests {
     #[test]
     fn logto_error_messages() {
         assert_eq!(reason("search="), "Search value cannot be empty.");
-        assert_eq!(reason("search=a&search=b"), "Only one search value is allowed when search mode is not `exact`.");
-        assert_eq!(reason("search=a&mode=fuzzy"), "Search match mode `fuzzy` is not valid, expect one of exact, like, similar_to, posix.");
-        assert_eq!(reason("search.name=a&mode.name=fuzzy"), "Search match mode `fuzzy` for field `name` is not valid, expect one of exact, like, similar_to, posix.");
-        assert_eq!(reason("search=a&joint=xor"), "Search joint mode `xor` is not valid, expect one of or, and.");
-        assert_eq!(reason("search.email=a"), "Search field `email` is not valid, expect one of id, primary_email, primary_phone, username, name.");
-        assert_eq!(reason("search.name.first=a"), "Unsupported nested search field path `name.first` detected. Only the first level field is supported.");
-        assert_eq!(reason("search=a&mode=similar_to"), "Cannot use case-insensitive match for `similar to`.");
+        assert_eq!(
+            reason("search=a&search=b"),
+            "Only one search value is allowed when search mode is not `exact`."
+        );
+        assert_eq!(
+            reason("search=a&mode=fuzzy"),
+            "Search match mode `fuzzy` is not valid, expect one of exact, like, similar_to, posix."
+        );
+        assert_eq!(
+            reason("search.name=a&mode.name=fuzzy"),
+            "Search match mode `fuzzy` for field `name` is not valid, expect one of exact, like, similar_to, posix."
+        );
+        assert_eq!(
+            reason("search=a&joint=xor"),
+            "Search joint mode `xor` is not valid, expect one of or, and."
+        );
+        assert_eq!(
+            reason("search.email=a"),
+            "Search field `email` is not valid, expect one of id, primary_email, primary_phone, username, name."
+        );
+        assert_eq!(
+            reason("search.name.first=a"),
+            "Unsupported nested search field path `name.first` detected. Only the first level field is supported."
+        );
+        assert_eq!(
+            reason("search=a&mode=similar_to"),
+            "Cannot use case-insensitive match for `similar to`."
+        );
     }
 
     #[test]
@@ -522,8 +599,13 @@ mod tests {
         // or it hits the limit, but it never hangs.
         let _ = s.matches(&evil);
         let backref = Search::parse(&pairs("search.name=(a*)*\\1b&mode=posix")).unwrap();
-        assert!(matches!(backref.matches(&evil), Err(Error::InvalidSearch(_)) | Ok(false)));
+        assert!(matches!(
+            backref.matches(&evil),
+            Err(Error::InvalidSearch(_)) | Ok(false)
+        ));
         assert!(started.elapsed().as_secs() < 2);
-        assert!(reason(&format!("search.name={}&mode=posix", "a".repeat(600))).contains("longer than"));
+        assert!(
+            reason(&format!("search.name={}&mode=posix", "a".repeat(600))).contains("longer than")
+        );
     }
 }

@@ -87,7 +87,10 @@ impl PasswordHash {
             .hash_password(password.as_bytes())
             .expect("hashing with valid parameters succeeds")
             .to_string();
-        Self { digest, algorithm: PasswordAlgorithm::Argon2id }
+        Self {
+            digest,
+            algorithm: PasswordAlgorithm::Argon2id,
+        }
     }
 
     /// Accepts an imported digest. Like Logto, only `Legacy` digests are checked for shape;
@@ -110,9 +113,9 @@ impl PasswordHash {
         use PasswordAlgorithm::*;
         let candidate_bytes = candidate.as_bytes();
         match self.algorithm {
-            Argon2i | Argon2id | Argon2d => {
-                Argon2::default().verify_password(candidate_bytes, self.digest.as_str()).is_ok()
-            }
+            Argon2i | Argon2id | Argon2d => Argon2::default()
+                .verify_password(candidate_bytes, self.digest.as_str())
+                .is_ok(),
             Bcrypt => bcrypt::verify(candidate, &self.digest).unwrap_or(false),
             MD5 => equal_hex(&Md5::digest(candidate_bytes), &self.digest),
             SHA1 => equal_hex(&Sha1::digest(candidate_bytes), &self.digest),
@@ -162,7 +165,10 @@ pub async fn verify(hash: Option<PasswordHash>, candidate: String) -> Result<boo
 }
 
 fn equal_hex(computed: &[u8], expected: &str) -> bool {
-    hex::encode(computed).as_bytes().ct_eq(expected.as_bytes()).into()
+    hex::encode(computed)
+        .as_bytes()
+        .ct_eq(expected.as_bytes())
+        .into()
 }
 
 /// `(m, t, p)` of a PHC-encoded Argon2 hash, if it parses.
@@ -201,7 +207,11 @@ mod tests {
     #[test]
     fn new_hashes_are_argon2id_at_owasp_parameters() {
         let hash = PasswordHash::new_argon2id("correct horse");
-        assert!(hash.digest.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", hash.digest);
+        assert!(
+            hash.digest.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{}",
+            hash.digest
+        );
         assert!(hash.matches("correct horse"));
         assert!(!hash.matches("wrong"));
         assert!(!hash.needs_rehash());
@@ -209,17 +219,30 @@ mod tests {
 
     #[test]
     fn unsalted_hex_digests() {
-        let md5 = PasswordHash::import("5f4dcc3b5aa765d61d8327deb882cf99".into(), PasswordAlgorithm::MD5).unwrap();
+        let md5 = PasswordHash::import(
+            "5f4dcc3b5aa765d61d8327deb882cf99".into(),
+            PasswordAlgorithm::MD5,
+        )
+        .unwrap();
         assert!(md5.matches("password") && !md5.matches("Password"));
-        let sha1 = PasswordHash { digest: "5baa61e4c9b93f3f0682250b6cf8331b7ee68fd8".into(), algorithm: PasswordAlgorithm::SHA1 };
+        let sha1 = PasswordHash {
+            digest: "5baa61e4c9b93f3f0682250b6cf8331b7ee68fd8".into(),
+            algorithm: PasswordAlgorithm::SHA1,
+        };
         assert!(sha1.matches("password") && sha1.needs_rehash());
         let sha256 = PasswordHash {
             digest: "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8".into(),
             algorithm: PasswordAlgorithm::SHA256,
         };
         assert!(sha256.matches("password") && !sha256.matches("password "));
-        let upper = PasswordHash { digest: "5F4DCC3B5AA765D61D8327DEB882CF99".into(), algorithm: PasswordAlgorithm::MD5 };
-        assert!(!upper.matches("password"), "Logto compares lowercase hex exactly");
+        let upper = PasswordHash {
+            digest: "5F4DCC3B5AA765D61D8327DEB882CF99".into(),
+            algorithm: PasswordAlgorithm::MD5,
+        };
+        assert!(
+            !upper.matches("password"),
+            "Logto compares lowercase hex exactly"
+        );
     }
 
     #[test]
@@ -231,13 +254,19 @@ mod tests {
         ));
         let bcrypt15 = "$2b$15$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
         assert!(PasswordHash::import(bcrypt15.into(), PasswordAlgorithm::Bcrypt).is_err());
-        assert!(PasswordHash::import("a".repeat(256), PasswordAlgorithm::MD5).is_ok(), "not format-checked");
+        assert!(
+            PasswordHash::import("a".repeat(256), PasswordAlgorithm::MD5).is_ok(),
+            "not format-checked"
+        );
     }
 
     #[test]
     fn failures_without_a_slow_hash_still_pay_an_argon2_run() {
         assert!(!verify_blocking(None, "anything"));
-        let md5 = PasswordHash { digest: "00".into(), algorithm: PasswordAlgorithm::MD5 };
+        let md5 = PasswordHash {
+            digest: "00".into(),
+            algorithm: PasswordAlgorithm::MD5,
+        };
         assert!(!verify_blocking(Some(&md5), "anything"));
     }
 }
