@@ -25,11 +25,7 @@ static ROUTER: LazyLock<Router<Endpoint>> = LazyLock::new(|| {
     use Endpoint::*;
     Router::new(&[
         (Method::PATCH, "/api/users/{userId}/password", Set),
-        (
-            Method::POST,
-            "/api/users/{userId}/password/verify",
-            Verify,
-        ),
+        (Method::POST, "/api/users/{userId}/password/verify", Verify),
         (Method::GET, "/api/users/{userId}/has-password", Check),
     ])
 });

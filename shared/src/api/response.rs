@@ -57,8 +57,8 @@ pub fn error_response(err: &Error) -> Response {
     response
 }
 
-/// A list page: the items, `Total-Number`, and one `Link` per relation (`first`, `prev`,
-/// `next`, `last`), each the full request path with `page` replaced.
+/// A list page: the items, `Total-Number`, and `Link` with the relations `first`, `prev`,
+/// `next`, `last`, each the full request path with `page` replaced.
 pub fn paged(
     request: &Request,
     query: &Query,
@@ -77,13 +77,16 @@ pub fn paged(
         links.push(("next", page.number + 1));
     }
     links.push(("last", last));
+    let links: Vec<String> = links
+        .into_iter()
+        .map(|(rel, number)| format!("<{base}?{}>; rel=\"{rel}\"", query.with_page(number)))
+        .collect();
     let headers = response.headers_mut();
     headers.insert("total-number", HeaderValue::from(total));
-    for (rel, number) in links {
-        let link = format!("<{base}?{}>; rel=\"{rel}\"", query.with_page(number));
-        if let Ok(value) = HeaderValue::from_str(&link) {
-            headers.append(header::LINK, value);
-        }
+    // One header, comma-separated (RFC 8288): proxies that keep one value per header name,
+    // as API Gateway's payload 2.0 does, cannot drop relations.
+    if let Ok(value) = HeaderValue::from_str(&links.join(", ")) {
+        headers.insert(header::LINK, value);
     }
     response
 }
