@@ -1,1 +1,151 @@
+//! `template.yaml` must declare exactly the tables and indexes the code creates
+//! (shared/src/store/schema.rs), and route to each function exactly the paths the local
+//! stack's router table (Cargo.toml) sends it.
 
+use serde_yaml::Value;
+use std::collections::BTreeSet;
+
+use shared::store::schema::{self, Projection, TableDef};
+
+fn template() -> Value {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    serde_yaml::from_str(&text).expect("template.yaml parses")
+}
+
+fn key_schema(keys: &Value) -> Vec<(String, String)> {
+    keys.as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap().into(),
+                k["KeyType"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+fn check_table(template: &Value, def: &TableDef) {
+    let resource = &template["Resources"][def.logical_id];
+    assert_eq!(
+        resource["Type"], "AWS::DynamoDB::Table",
+        "{} is a table",
+        def.logical_id
+    );
+    let props = &resource["Properties"];
+    assert_eq!(props["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        key_schema(&props["KeySchema"]),
+        [(def.hash_key.to_string(), "HASH".to_string())]
+    );
+
+    let declared: BTreeSet<(String, String)> = props["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["AttributeName"].as_str().unwrap().into(),
+                a["AttributeType"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = def
+        .key_attributes()
+        .into_iter()
+        .map(|a| (a.to_string(), "S".to_string()))
+        .collect();
+    assert_eq!(
+        declared, expected,
+        "{} attribute definitions",
+        def.logical_id
+    );
+
+    let indexes = props["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        indexes.len(),
+        def.indexes.len(),
+        "{} index count",
+        def.logical_id
+    );
+    for (declared, index) in indexes.iter().zip(def.indexes) {
+        assert_eq!(declared["IndexName"], index.name);
+        assert_eq!(
+            key_schema(&declared["KeySchema"]),
+            [
+                (index.hash_key.to_string(), "HASH".to_string()),
+                (index.range_key.to_string(), "RANGE".to_string())
+            ],
+            "{} keys",
+            index.name
+        );
+        let projection = &declared["Projection"];
+        match index.projection {
+            Projection::All => assert_eq!(projection["ProjectionType"], "ALL"),
+            Projection::KeysOnly => assert_eq!(projection["ProjectionType"], "KEYS_ONLY"),
+            Projection::Include(fields) => {
+                assert_eq!(projection["ProjectionType"], "INCLUDE");
+                let attrs: Vec<&str> = projection["NonKeyAttributes"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap())
+                    .collect();
+                assert_eq!(attrs, fields, "{} projection", index.name);
+            }
+        }
+    }
+    match def.ttl_attribute {
+        Some(attribute) => assert_eq!(props["TimeToLiveSpecification"]["AttributeName"], attribute),
+        None => assert!(props.get("TimeToLiveSpecification").is_none()),
+    }
+}
+
+#[test]
+fn template_tables_match_the_code() {
+    let template = template();
+    for def in [&schema::USERS, &schema::LOGS, &schema::APPS] {
+        check_table(&template, def);
+    }
+}
+
+#[test]
+fn template_routes_match_the_local_router() {
+    let template = template();
+    let mut deployed = BTreeSet::new();
+    for (_, resource) in template["Resources"].as_mapping().unwrap() {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for (_, event) in resource["Properties"]["Events"].as_mapping().unwrap() {
+            let path = event["Properties"]["Path"].as_str().unwrap();
+            if path != "$default" {
+                deployed.insert((path.to_string(), binary.clone()));
+            }
+        }
+    }
+    let cargo: toml::Table =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
+            .unwrap()
+            .parse()
+            .unwrap();
+    let router = cargo["workspace"]["metadata"]["lambda"]["watch"]["router"]
+        .as_table()
+        .unwrap();
+    let local: BTreeSet<(String, String)> = router
+        .iter()
+        .map(|(path, function)| (path.clone(), function.as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        deployed, local,
+        "template.yaml and the local router table disagree"
+    );
+}

@@ -72,6 +72,11 @@ static ROUTER: LazyLock<Router<Endpoint>> = LazyLock::new(|| {
     ])
 });
 
+/// Every `(method, path pattern)` this function serves.
+pub fn routes() -> &'static [(Method, &'static str)] {
+    ROUTER.routes()
+}
+
 impl App {
     pub fn new(config: &shared::Config, client: aws_sdk_dynamodb::Client) -> Self {
         Self {

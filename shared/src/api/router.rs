@@ -22,16 +22,26 @@ impl Params {
 
 pub struct Router<E: Copy> {
     routes: Vec<(Method, Vec<&'static str>, E)>,
+    patterns: Vec<(Method, &'static str)>,
 }
 
 impl<E: Copy> Router<E> {
     /// Routes as `(method, "/api/users/{userId}", endpoint)`.
-    pub fn new(routes: &[(Method, &'static str, E)]) -> Self {
-        let routes = routes
+    pub fn new(table: &[(Method, &'static str, E)]) -> Self {
+        let routes = table
             .iter()
             .map(|(method, pattern, endpoint)| (method.clone(), segments(pattern), *endpoint))
             .collect();
-        Self { routes }
+        let patterns = table
+            .iter()
+            .map(|(method, pattern, _)| (method.clone(), *pattern))
+            .collect();
+        Self { routes, patterns }
+    }
+
+    /// Every `(method, pattern)` this router serves.
+    pub fn routes(&self) -> &[(Method, &'static str)] {
+        &self.patterns
     }
 
     pub fn find(&self, method: &Method, path: &str) -> Result<(E, Params), Error> {
