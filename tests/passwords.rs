@@ -26,23 +26,15 @@ fn vectors() -> Vec<(&'static str, String)> {
 }
 
 async fn stored_hash(env: &Env, id: &str) -> (String, String) {
-    let user = env
-        .get(&format!("/api/users/{id}?includePasswordHash=1"))
-        .await
-        .body;
-    (
-        user["passwordAlgorithm"].as_str().unwrap().into(),
-        user["passwordDigest"].as_str().unwrap().into(),
-    )
+    let user = env.get(&format!("/api/users/{id}?includePasswordHash=1")).await.body;
+    (user["passwordAlgorithm"].as_str().unwrap().into(), user["passwordDigest"].as_str().unwrap().into())
 }
 
 #[tokio::test]
 async fn known_vectors_verify_fail_when_wrong_and_rehash_to_argon2id() {
     let env = Env::new().await;
     for (algorithm, digest) in vectors() {
-        let user = env
-            .create_user(json!({"passwordDigest": digest, "passwordAlgorithm": algorithm}))
-            .await;
+        let user = env.create_user(json!({"passwordDigest": digest, "passwordAlgorithm": algorithm})).await;
         assert_eq!(user["hasPassword"], true);
         let id = user["id"].as_str().unwrap();
         let verify = format!("/api/users/{id}/password/verify");
@@ -57,29 +49,13 @@ async fn known_vectors_verify_fail_when_wrong_and_rehash_to_argon2id() {
         );
 
         let ok = env.post(&verify, json!({"password": "password"})).await;
-        assert_eq!(
-            (ok.status, &ok.body),
-            (204, &Value::Null),
-            "{algorithm} {digest}"
-        );
+        assert_eq!((ok.status, &ok.body), (204, &Value::Null), "{algorithm} {digest}");
         let (new_algorithm, new_digest) = stored_hash(&env, id).await;
         assert_eq!(new_algorithm, "Argon2id", "{algorithm} is upgraded");
-        assert!(
-            new_digest.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{new_digest}"
-        );
+        assert!(new_digest.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{new_digest}");
         let after = env.get(&format!("/api/users/{id}")).await.body;
-        assert!(
-            after["updatedAt"].as_i64() > user["updatedAt"].as_i64(),
-            "the rehash bumps updatedAt"
-        );
-        assert_eq!(
-            env.post(&verify, json!({"password": "password"}))
-                .await
-                .status,
-            204,
-            "still verifies"
-        );
+        assert!(after["updatedAt"].as_i64() > user["updatedAt"].as_i64(), "the rehash bumps updatedAt");
+        assert_eq!(env.post(&verify, json!({"password": "password"})).await.status, 204, "still verifies");
     }
 }
 
@@ -95,30 +71,17 @@ async fn over_cost_digests_are_refused_at_import() {
             "Argon2i",
             "$argon2i$v=19$m=4096,t=11,p=1$c29tZXNhbHQxMjM0NTY3OA$waUhv/9v/LR2PFC8ZZXsJXa2G1/yGF7tTE420vc4awA",
         ),
-        (
-            "Bcrypt",
-            "$2b$15$abcdefghijklmnopqrstuu5Lo0g67CiD3M4RpN1BmBb4Crp5w7dbK",
-        ),
+        ("Bcrypt", "$2b$15$abcdefghijklmnopqrstuu5Lo0g67CiD3M4RpN1BmBb4Crp5w7dbK"),
     ] {
-        env.post(
-            "/api/users",
-            json!({"passwordDigest": digest, "passwordAlgorithm": algorithm}),
-        )
+        env.post("/api/users", json!({"passwordDigest": digest, "passwordAlgorithm": algorithm}))
+            .await
+            .assert_error(400, "password.digest_cost_too_high");
+    }
+    let firebase = json!(["firebase-scrypt", ["c2FsdA==", FIREBASE_SIGNER_KEY, "Bw==", "8", "18", "@"], "x"])
+        .to_string();
+    env.post("/api/users", json!({"passwordDigest": firebase, "passwordAlgorithm": "Legacy"}))
         .await
         .assert_error(400, "password.digest_cost_too_high");
-    }
-    let firebase = json!([
-        "firebase-scrypt",
-        ["c2FsdA==", FIREBASE_SIGNER_KEY, "Bw==", "8", "18", "@"],
-        "x"
-    ])
-    .to_string();
-    env.post(
-        "/api/users",
-        json!({"passwordDigest": firebase, "passwordAlgorithm": "Legacy"}),
-    )
-    .await
-    .assert_error(400, "password.digest_cost_too_high");
 }
 
 #[tokio::test]
@@ -127,69 +90,37 @@ async fn set_password_then_verify() {
     let user = env.create_user(json!({"username": "pw_user"})).await;
     let id = user["id"].as_str().unwrap();
     let has = env.get(&format!("/api/users/{id}/has-password")).await;
-    assert_eq!(
-        (has.status, has.body.clone()),
-        (200, json!({"hasPassword": false}))
-    );
-    env.post(
-        &format!("/api/users/{id}/password/verify"),
-        json!({"password": "anything"}),
-    )
-    .await
-    .assert_error(422, "session.invalid_credentials");
+    assert_eq!((has.status, has.body.clone()), (200, json!({"hasPassword": false})));
+    env.post(&format!("/api/users/{id}/password/verify"), json!({"password": "anything"}))
+        .await
+        .assert_error(422, "session.invalid_credentials");
 
-    let set = env
-        .patch(
-            &format!("/api/users/{id}/password"),
-            json!({"password": "abc"}),
-        )
-        .await;
+    let set = env.patch(&format!("/api/users/{id}/password"), json!({"password": "abc"})).await;
     assert_eq!(set.status, 200, "no password policy: {}", set.body);
     assert_eq!(set.body["hasPassword"], true);
     assert!(set.body.get("passwordDigest").is_none());
     assert!(set.body["updatedAt"].as_i64() > user["updatedAt"].as_i64());
+    assert_eq!(env.get(&format!("/api/users/{id}/has-password")).await.body, json!({"hasPassword": true}));
     assert_eq!(
-        env.get(&format!("/api/users/{id}/has-password")).await.body,
-        json!({"hasPassword": true})
-    );
-    assert_eq!(
-        env.post(
-            &format!("/api/users/{id}/password/verify"),
-            json!({"password": "abc"})
-        )
-        .await
-        .status,
+        env.post(&format!("/api/users/{id}/password/verify"), json!({"password": "abc"})).await.status,
         204
     );
     assert_eq!(stored_hash(&env, id).await.0, "Argon2id");
 
-    env.patch(
-        &format!("/api/users/{id}/password"),
-        json!({"password": ""}),
-    )
-    .await
-    .assert_error(400, "guard.invalid_input");
-    env.patch(&format!("/api/users/{id}/password"), json!({}))
+    env.patch(&format!("/api/users/{id}/password"), json!({"password": ""}))
         .await
         .assert_error(400, "guard.invalid_input");
-    env.post(
-        &format!("/api/users/{id}/password/verify"),
-        json!({"password": ""}),
-    )
-    .await
-    .assert_error(400, "guard.invalid_input");
+    env.patch(&format!("/api/users/{id}/password"), json!({})).await.assert_error(400, "guard.invalid_input");
+    env.post(&format!("/api/users/{id}/password/verify"), json!({"password": ""}))
+        .await
+        .assert_error(400, "guard.invalid_input");
     env.patch("/api/users/nobody000000/password", json!({"password": "x"}))
         .await
         .assert_error(404, "entity.not_found");
-    env.post(
-        "/api/users/nobody000000/password/verify",
-        json!({"password": "x"}),
-    )
-    .await
-    .assert_error(404, "entity.not_found");
-    env.get("/api/users/nobody000000/has-password")
+    env.post("/api/users/nobody000000/password/verify", json!({"password": "x"}))
         .await
         .assert_error(404, "entity.not_found");
+    env.get("/api/users/nobody000000/has-password").await.assert_error(404, "entity.not_found");
 }
 
 #[tokio::test]
@@ -201,12 +132,7 @@ async fn create_with_a_plain_password_hashes_with_argon2id() {
     assert_eq!(algorithm, "Argon2id");
     assert!(digest.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
     assert_eq!(
-        env.post(
-            &format!("/api/users/{id}/password/verify"),
-            json!({"password": "hunter2"})
-        )
-        .await
-        .status,
+        env.post(&format!("/api/users/{id}/password/verify"), json!({"password": "hunter2"})).await.status,
         204
     );
 }

@@ -13,11 +13,8 @@ async fn twenty_concurrent_creates_with_one_email() {
         .map(|i| {
             let env = env.clone();
             tokio::spawn(async move {
-                env.post(
-                    "/api/users",
-                    json!({"primaryEmail": "race@x.io", "name": format!("racer {i}")}),
-                )
-                .await
+                env.post("/api/users", json!({"primaryEmail": "race@x.io", "name": format!("racer {i}")}))
+                    .await
             })
         })
         .collect();
@@ -40,9 +37,7 @@ async fn twenty_concurrent_patches_to_one_username() {
     let env = Arc::new(Env::new().await);
     let mut ids = Vec::new();
     for i in 0..20 {
-        let user = env
-            .create_user(json!({"username": format!("before_{i}")}))
-            .await;
+        let user = env.create_user(json!({"username": format!("before_{i}")})).await;
         ids.push(user["id"].as_str().unwrap().to_string());
     }
     let tasks: Vec<_> = ids
@@ -77,20 +72,13 @@ async fn concurrent_changes_to_one_user_are_all_applied() {
         .map(|i| {
             let env = env.clone();
             let path = path.clone();
-            tokio::spawn(async move {
-                env.patch(&path, json!({"customData": {format!("k{i}"): i}}))
-                    .await
-            })
+            tokio::spawn(async move { env.patch(&path, json!({"customData": {format!("k{i}"): i}})).await })
         })
         .collect();
     for task in tasks {
         assert_eq!(task.await.unwrap().status, 200);
     }
     let data = env.get(&path).await.body;
-    assert_eq!(
-        data.as_object().unwrap().len(),
-        10,
-        "no lost update: {data}"
-    );
+    assert_eq!(data.as_object().unwrap().len(), 10, "no lost update: {data}");
     env.assert_invariants().await;
 }

@@ -6,11 +6,7 @@ use std::time::{Duration, Instant};
 use integration_tests::Env;
 
 fn names(body: &Value) -> Vec<String> {
-    body.as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["name"].as_str().unwrap_or_default().to_string())
-        .collect()
+    body.as_array().unwrap().iter().map(|u| u["name"].as_str().unwrap_or_default().to_string()).collect()
 }
 
 /// Five users created oldest first, so lists answer newest first: eve, dan, cat, bob, amy.
@@ -23,7 +19,10 @@ async fn seeded() -> Env {
         ("dan", "dan_d", "DAN@gamma.io", "13102051235"),
         ("eve", "admin_eve", "eve@beta.io", "13102051236"),
     ] {
-        env.create_user(json!({"name": name, "username": username, "primaryEmail": email, "primaryPhone": phone})).await;
+        env.create_user(
+            json!({"name": name, "username": username, "primaryEmail": email, "primaryPhone": phone}),
+        )
+        .await;
         tokio::time::sleep(Duration::from_millis(3)).await;
     }
     env
@@ -40,98 +39,44 @@ async fn like_mode_is_verbatim_case_insensitive_and_across_fields() {
     let env = seeded().await;
     assert_eq!(search(&env, "").await, ["eve", "dan", "cat", "bob", "amy"]);
     assert_eq!(search(&env, "search=%25alpha%25").await, ["cat", "amy"]);
-    assert_eq!(
-        search(&env, "search=BOB").await,
-        ["bob"],
-        "verbatim pattern, ILIKE"
-    );
-    assert_eq!(
-        search(&env, "search=bo").await,
-        Vec::<String>::new(),
-        "no implicit wildcards"
-    );
-    assert_eq!(
-        search(&env, "search.primaryEmail=dan%25").await,
-        ["dan"],
-        "literal prefix via the index"
-    );
-    assert_eq!(
-        search(&env, "search.username=bob%25&isCaseSensitive=true").await,
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        search(&env, "search.username=Bob%25&isCaseSensitive=true").await,
-        ["bob"]
-    );
-    assert_eq!(
-        search(&env, "search.primary_phone=1310%25").await,
-        ["eve", "dan", "amy"]
-    );
+    assert_eq!(search(&env, "search=BOB").await, ["bob"], "verbatim pattern, ILIKE");
+    assert_eq!(search(&env, "search=bo").await, Vec::<String>::new(), "no implicit wildcards");
+    assert_eq!(search(&env, "search.primaryEmail=dan%25").await, ["dan"], "literal prefix via the index");
+    assert_eq!(search(&env, "search.username=bob%25&isCaseSensitive=true").await, Vec::<String>::new());
+    assert_eq!(search(&env, "search.username=Bob%25&isCaseSensitive=true").await, ["bob"]);
+    assert_eq!(search(&env, "search.primary_phone=1310%25").await, ["eve", "dan", "amy"]);
     assert_eq!(search(&env, "search.name=_a_").await, ["dan", "cat"]);
 }
 
 #[tokio::test]
 async fn exact_mode_with_several_values() {
     let env = seeded().await;
+    assert_eq!(search(&env, "search.primaryEmail=dan@gamma.io&mode.primaryEmail=exact").await, ["dan"]);
     assert_eq!(
         search(
             &env,
-            "search.primaryEmail=dan@gamma.io&mode.primaryEmail=exact"
+            "search.primaryEmail=amy@alpha.io&search.primaryEmail=BOB@beta.io&mode.primaryEmail=exact"
         )
         .await,
-        ["dan"]
-    );
-    assert_eq!(
-        search(&env, "search.primaryEmail=amy@alpha.io&search.primaryEmail=BOB@beta.io&mode.primaryEmail=exact").await,
         ["bob", "amy"]
     );
     assert_eq!(
-        search(
-            &env,
-            "search.primaryEmail=dan@gamma.io&mode.primaryEmail=exact&isCaseSensitive=true"
-        )
-        .await,
+        search(&env, "search.primaryEmail=dan@gamma.io&mode.primaryEmail=exact&isCaseSensitive=true").await,
         Vec::<String>::new()
     );
-    assert_eq!(
-        search(&env, "search.username=cat_c&mode=exact").await,
-        ["cat"]
-    );
-    assert_eq!(
-        search(&env, "search.primaryPhone=61412345678&mode=exact").await,
-        ["bob"]
-    );
-    let id = env.get("/api/users?search.name=amy").await.body[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        search(&env, &format!("search.id={id}&mode=exact")).await,
-        ["amy"]
-    );
+    assert_eq!(search(&env, "search.username=cat_c&mode=exact").await, ["cat"]);
+    assert_eq!(search(&env, "search.primaryPhone=61412345678&mode=exact").await, ["bob"]);
+    let id = env.get("/api/users?search.name=amy").await.body[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(search(&env, &format!("search.id={id}&mode=exact")).await, ["amy"]);
 }
 
 #[tokio::test]
 async fn joint_or_and_and() {
     let env = seeded().await;
+    assert_eq!(search(&env, "search.name=amy&search.primaryEmail=%25beta%25").await, ["eve", "bob", "amy"]);
+    assert_eq!(search(&env, "search.name=%25e%25&search.primaryEmail=%25beta%25&joint=and").await, ["eve"]);
     assert_eq!(
-        search(&env, "search.name=amy&search.primaryEmail=%25beta%25").await,
-        ["eve", "bob", "amy"]
-    );
-    assert_eq!(
-        search(
-            &env,
-            "search.name=%25e%25&search.primaryEmail=%25beta%25&joint=and"
-        )
-        .await,
-        ["eve"]
-    );
-    assert_eq!(
-        search(
-            &env,
-            "search.name=%25e%25&search.primaryEmail=%25beta%25&jointMode=and"
-        )
-        .await,
+        search(&env, "search.name=%25e%25&search.primaryEmail=%25beta%25&jointMode=and").await,
         ["eve"]
     );
 }
@@ -140,22 +85,11 @@ async fn joint_or_and_and() {
 async fn similar_to_and_posix_with_lookahead() {
     let env = seeded().await;
     assert_eq!(
-        search(
-            &env,
-            "search.name=(a|b)%25&mode=similar_to&isCaseSensitive=true"
-        )
-        .await,
+        search(&env, "search.name=(a|b)%25&mode=similar_to&isCaseSensitive=true").await,
         ["bob", "amy"]
     );
-    assert_eq!(
-        search(&env, "search.username=^(?!admin).*_[a-c]$&mode=posix").await,
-        ["cat", "bob", "amy"]
-    );
-    assert_eq!(
-        search(&env, "search.username=^BOB&mode=posix").await,
-        ["bob"],
-        "~* is case-insensitive"
-    );
+    assert_eq!(search(&env, "search.username=^(?!admin).*_[a-c]$&mode=posix").await, ["cat", "bob", "amy"]);
+    assert_eq!(search(&env, "search.username=^BOB&mode=posix").await, ["bob"], "~* is case-insensitive");
     assert_eq!(
         search(&env, "search.username=^BOB&mode=posix&isCaseSensitive=true").await,
         Vec::<String>::new()
@@ -167,39 +101,20 @@ async fn search_errors_are_400_with_logto_messages() {
     let env = seeded().await;
     for (query, reason) in [
         ("search=", "Search value cannot be empty."),
-        (
-            "search=a&search=b",
-            "Only one search value is allowed when search mode is not `exact`.",
-        ),
+        ("search=a&search=b", "Only one search value is allowed when search mode is not `exact`."),
         (
             "search.email=a",
             "Search field `email` is not valid, expect one of id, primary_email, primary_phone, username, name.",
         ),
-        (
-            "search=a&mode=fuzzy",
-            "Search match mode `fuzzy` is not valid",
-        ),
-        (
-            "search=a&joint=xor",
-            "Search joint mode `xor` is not valid, expect one of or, and.",
-        ),
-        (
-            "search.name.first=a",
-            "Unsupported nested search field path",
-        ),
-        (
-            "search=a&mode=similar_to",
-            "Cannot use case-insensitive match for `similar to`.",
-        ),
+        ("search=a&mode=fuzzy", "Search match mode `fuzzy` is not valid"),
+        ("search=a&joint=xor", "Search joint mode `xor` is not valid, expect one of or, and."),
+        ("search.name.first=a", "Unsupported nested search field path"),
+        ("search=a&mode=similar_to", "Cannot use case-insensitive match for `similar to`."),
         ("search=a(&mode=posix", "Invalid regular expression"),
     ] {
         let reply = env.get(&format!("/api/users?{query}")).await;
         reply.assert_error(400, "request.invalid_input");
-        assert!(
-            reply.body["message"].as_str().unwrap().contains(reason),
-            "{query}: {}",
-            reply.body
-        );
+        assert!(reply.body["message"].as_str().unwrap().contains(reason), "{query}: {}", reply.body);
         assert_eq!(reply.body["data"], json!({}));
     }
 }
@@ -207,16 +122,11 @@ async fn search_errors_are_400_with_logto_messages() {
 #[tokio::test]
 async fn a_pathological_pattern_answers_400_quickly() {
     let env = Env::new().await;
-    env.create_user(json!({"name": format!("{}!", "a".repeat(64))}))
-        .await;
+    env.create_user(json!({"name": format!("{}!", "a".repeat(64))})).await;
     let started = Instant::now();
     let reply = env.get("/api/users?search.name=(a*)*\\1b&mode=posix").await;
     reply.assert_error(400, "request.invalid_input");
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
 }
 
 #[tokio::test]
@@ -227,57 +137,29 @@ async fn paging_headers_and_bounds() {
     assert_eq!(first.header("total-number"), Some("5"));
     let links = first.links();
     assert_eq!(links.len(), 3, "{links:?}");
-    assert!(
-        links[0].ends_with("/api/users?page_size=2&page=1>; rel=\"first\""),
-        "{links:?}"
-    );
-    assert!(
-        links[1].ends_with("/api/users?page_size=2&page=2>; rel=\"next\""),
-        "{links:?}"
-    );
-    assert!(
-        links[2].ends_with("/api/users?page_size=2&page=3>; rel=\"last\""),
-        "{links:?}"
-    );
+    assert!(links[0].ends_with("/api/users?page_size=2&page=1>; rel=\"first\""), "{links:?}");
+    assert!(links[1].ends_with("/api/users?page_size=2&page=2>; rel=\"next\""), "{links:?}");
+    assert!(links[2].ends_with("/api/users?page_size=2&page=3>; rel=\"last\""), "{links:?}");
 
     let middle = env.get("/api/users?page_size=2&page=2").await;
     assert_eq!(names(&middle.body), ["cat", "bob"]);
-    let rels: Vec<_> = middle
-        .links()
-        .iter()
-        .map(|l| l.rsplit("rel=").next().unwrap().to_string())
-        .collect();
+    let rels: Vec<_> = middle.links().iter().map(|l| l.rsplit("rel=").next().unwrap().to_string()).collect();
     assert_eq!(rels, ["\"first\"", "\"prev\"", "\"next\"", "\"last\""]);
 
     let past = env.get("/api/users?page_size=2&page=9").await;
     assert_eq!(past.status, 200);
     assert_eq!(past.body, json!([]));
     assert_eq!(past.header("total-number"), Some("5"));
-    assert!(
-        past.links()
-            .iter()
-            .any(|l| l.contains("page=8>; rel=\"prev\""))
-    );
+    assert!(past.links().iter().any(|l| l.contains("page=8>; rel=\"prev\"")));
     assert!(!past.links().iter().any(|l| l.contains("rel=\"next\"")));
 
-    let filtered = env
-        .get("/api/users?search=%25beta%25&page_size=1&page=2")
-        .await;
+    let filtered = env.get("/api/users?search=%25beta%25&page_size=1&page=2").await;
     assert_eq!(names(&filtered.body), ["bob"]);
     assert_eq!(filtered.header("total-number"), Some("2"));
 
     assert_eq!(env.get("/api/users?page_size=100").await.status, 200);
-    for bad in [
-        "page_size=101",
-        "page=0",
-        "page=-1",
-        "page=abc",
-        "page_size=0",
-        "page=1&page=2",
-    ] {
-        env.get(&format!("/api/users?{bad}"))
-            .await
-            .assert_error(400, "guard.invalid_pagination");
+    for bad in ["page_size=101", "page=0", "page=-1", "page=abc", "page_size=0", "page=1&page=2"] {
+        env.get(&format!("/api/users?{bad}")).await.assert_error(400, "guard.invalid_pagination");
     }
     let defaults = env.get("/api/users").await;
     assert!(defaults.links()[0].contains("page=1>"));
@@ -292,14 +174,7 @@ async fn include_password_hash_in_lists() {
     env.create_user(json!({"name": "n"})).await;
     let reply = env.get("/api/users?includePasswordHash=true").await;
     assert_eq!(reply.body[0]["passwordDigest"], Value::Null);
-    assert_eq!(
-        reply.body[1]["passwordDigest"],
-        "5f4dcc3b5aa765d61d8327deb882cf99"
-    );
+    assert_eq!(reply.body[1]["passwordDigest"], "5f4dcc3b5aa765d61d8327deb882cf99");
     assert_eq!(reply.body[1]["passwordAlgorithm"], "MD5");
-    assert!(
-        env.get("/api/users").await.body[1]
-            .get("passwordDigest")
-            .is_none()
-    );
+    assert!(env.get("/api/users").await.body[1].get("passwordDigest").is_none());
 }

@@ -24,20 +24,12 @@ async fn a_user_round_trips_through_put_and_get() {
     let store = DynamoUsers::new(env.client.clone(), &env.config.tables.users, true);
     let mut user = User::new("abcdef123456".into(), 1_700_000_000_000);
     user.username = Some("round_trip".into());
-    user.custom_data =
-        serde_json::json!({ "nested": { "n": 1.5, "list": [null, true, "x"] }, "empty": {} })
-            .as_object()
-            .unwrap()
-            .clone();
-    store
-        .commit(None, Some(&user))
-        .await
-        .expect("create commits");
-    let loaded = store
-        .get("abcdef123456")
-        .await
+    user.custom_data = serde_json::json!({ "nested": { "n": 1.5, "list": [null, true, "x"] }, "empty": {} })
+        .as_object()
         .unwrap()
-        .expect("the user is there");
+        .clone();
+    store.commit(None, Some(&user)).await.expect("create commits");
+    let loaded = store.get("abcdef123456").await.unwrap().expect("the user is there");
     assert_eq!(loaded, user);
     assert_eq!(store.count().await.unwrap(), 1);
     assert!(store.get("nobody000000").await.unwrap().is_none());
@@ -48,37 +40,14 @@ async fn a_failed_transaction_names_the_failed_write() {
     let env = Env::new().await;
     let table = &env.config.tables.users;
     let mut first = Transaction::new();
-    first.put(
-        "seed",
-        table,
-        item("taken", &[("userId", "a")]),
-        Some(Condition::absent("pk")),
-    );
+    first.put("seed", table, item("taken", &[("userId", "a")]), Some(Condition::absent("pk")));
     first.commit(&env.client).await.expect("seed commits");
 
     let mut tx = Transaction::new();
-    tx.put(
-        "fresh",
-        table,
-        item("fresh", &[]),
-        Some(Condition::absent("pk")),
-    );
-    tx.put(
-        "guard:email",
-        table,
-        item("taken", &[("userId", "b")]),
-        Some(Condition::absent("pk")),
-    );
-    let err = tx
-        .commit(&env.client)
-        .await
-        .expect_err("the second put's condition fails");
-    assert_eq!(
-        err,
-        StoreError::ConditionFailed {
-            items: vec!["guard:email"]
-        }
-    );
+    tx.put("fresh", table, item("fresh", &[]), Some(Condition::absent("pk")));
+    tx.put("guard:email", table, item("taken", &[("userId", "b")]), Some(Condition::absent("pk")));
+    let err = tx.commit(&env.client).await.expect_err("the second put's condition fails");
+    assert_eq!(err, StoreError::ConditionFailed { items: vec!["guard:email"] });
 
     // Nothing of the cancelled transaction was written.
     let fresh = env
@@ -89,20 +58,13 @@ async fn a_failed_transaction_names_the_failed_write() {
         .send()
         .await
         .unwrap();
-    assert!(
-        fresh.item.is_none(),
-        "a cancelled transaction writes nothing"
-    );
+    assert!(fresh.item.is_none(), "a cancelled transaction writes nothing");
 }
 
 #[tokio::test]
 async fn an_unreachable_endpoint_is_a_typed_error_within_three_seconds() {
     // A port nobody listens on: bind, note it, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let client = shared::store::client_with_endpoint(&format!("http://127.0.0.1:{port}")).await;
     let store = DynamoUsers::new(client, "any-table", true);
     let started = Instant::now();
@@ -119,11 +81,6 @@ async fn an_unreachable_endpoint_is_a_typed_error_within_three_seconds() {
 #[tokio::test]
 async fn table_setup_is_idempotent() {
     let env = Env::new().await;
-    let again = shared::store::schema::ensure_tables(&env.client, &env.config.tables)
-        .await
-        .unwrap();
-    assert!(
-        again.is_empty(),
-        "nothing to create the second time: {again:?}"
-    );
+    let again = shared::store::schema::ensure_tables(&env.client, &env.config.tables).await.unwrap();
+    assert!(again.is_empty(), "nothing to create the second time: {again:?}");
 }

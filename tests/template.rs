@@ -8,8 +8,7 @@ use std::collections::BTreeSet;
 use shared::store::schema::{self, Projection, TableDef};
 
 fn template() -> Value {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
     serde_yaml::from_str(&text).expect("template.yaml parses")
 }
 
@@ -17,61 +16,29 @@ fn key_schema(keys: &Value) -> Vec<(String, String)> {
     keys.as_sequence()
         .unwrap()
         .iter()
-        .map(|k| {
-            (
-                k["AttributeName"].as_str().unwrap().into(),
-                k["KeyType"].as_str().unwrap().into(),
-            )
-        })
+        .map(|k| (k["AttributeName"].as_str().unwrap().into(), k["KeyType"].as_str().unwrap().into()))
         .collect()
 }
 
 fn check_table(template: &Value, def: &TableDef) {
     let resource = &template["Resources"][def.logical_id];
-    assert_eq!(
-        resource["Type"], "AWS::DynamoDB::Table",
-        "{} is a table",
-        def.logical_id
-    );
+    assert_eq!(resource["Type"], "AWS::DynamoDB::Table", "{} is a table", def.logical_id);
     let props = &resource["Properties"];
     assert_eq!(props["BillingMode"], "PAY_PER_REQUEST");
-    assert_eq!(
-        key_schema(&props["KeySchema"]),
-        [(def.hash_key.to_string(), "HASH".to_string())]
-    );
+    assert_eq!(key_schema(&props["KeySchema"]), [(def.hash_key.to_string(), "HASH".to_string())]);
 
     let declared: BTreeSet<(String, String)> = props["AttributeDefinitions"]
         .as_sequence()
         .unwrap()
         .iter()
-        .map(|a| {
-            (
-                a["AttributeName"].as_str().unwrap().into(),
-                a["AttributeType"].as_str().unwrap().into(),
-            )
-        })
+        .map(|a| (a["AttributeName"].as_str().unwrap().into(), a["AttributeType"].as_str().unwrap().into()))
         .collect();
-    let expected: BTreeSet<(String, String)> = def
-        .key_attributes()
-        .into_iter()
-        .map(|a| (a.to_string(), "S".to_string()))
-        .collect();
-    assert_eq!(
-        declared, expected,
-        "{} attribute definitions",
-        def.logical_id
-    );
+    let expected: BTreeSet<(String, String)> =
+        def.key_attributes().into_iter().map(|a| (a.to_string(), "S".to_string())).collect();
+    assert_eq!(declared, expected, "{} attribute definitions", def.logical_id);
 
-    let indexes = props["GlobalSecondaryIndexes"]
-        .as_sequence()
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(
-        indexes.len(),
-        def.indexes.len(),
-        "{} index count",
-        def.logical_id
-    );
+    let indexes = props["GlobalSecondaryIndexes"].as_sequence().cloned().unwrap_or_default();
+    assert_eq!(indexes.len(), def.indexes.len(), "{} index count", def.logical_id);
     for (declared, index) in indexes.iter().zip(def.indexes) {
         assert_eq!(declared["IndexName"], index.name);
         assert_eq!(
@@ -121,10 +88,7 @@ fn template_routes_match_the_local_router() {
         if resource["Type"] != "AWS::Serverless::Function" {
             continue;
         }
-        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap().to_string();
         for (_, event) in resource["Properties"]["Events"].as_mapping().unwrap() {
             let path = event["Properties"]["Path"].as_str().unwrap();
             if path != "$default" {
@@ -132,20 +96,14 @@ fn template_routes_match_the_local_router() {
             }
         }
     }
-    let cargo: toml::Table =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
-            .unwrap()
-            .parse()
-            .unwrap();
-    let router = cargo["workspace"]["metadata"]["lambda"]["watch"]["router"]
-        .as_table()
+    let cargo: toml::Table = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
+        .unwrap()
+        .parse()
         .unwrap();
+    let router = cargo["workspace"]["metadata"]["lambda"]["watch"]["router"].as_table().unwrap();
     let local: BTreeSet<(String, String)> = router
         .iter()
         .map(|(path, function)| (path.clone(), function.as_str().unwrap().to_string()))
         .collect();
-    assert_eq!(
-        deployed, local,
-        "template.yaml and the local router table disagree"
-    );
+    assert_eq!(deployed, local, "template.yaml and the local router table disagree");
 }

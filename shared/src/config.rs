@@ -21,9 +21,43 @@ impl TableNames {
     }
 }
 
+/// Where tokens come from and what they must say.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    /// The `resource` tokens are issued for and the `aud` they must carry.
+    pub api_indicator: String,
+    /// The `iss` of tokens: `ISSUER`, or the indicator with `/api` replaced by `/oidc`.
+    pub issuer: String,
+    /// `AUTH_JWKS`: the public keys verifiers accept (a JWKS document).
+    pub public_jwks: Option<String>,
+    /// `SIGNING_KEYS`: the private key set inline (local stack, tests). Never logged.
+    pub signing_keys: Option<String>,
+    /// `SIGNING_KEYS_SECRET_ID`: a Secrets Manager secret holding the private key set (AWS).
+    pub signing_keys_secret_id: Option<String>,
+}
+
+pub const DEFAULT_API_INDICATOR: &str = "https://default.logto.app/api";
+
+impl AuthConfig {
+    pub fn new(api_indicator: &str) -> Self {
+        let issuer = match api_indicator.strip_suffix("/api") {
+            Some(origin) => format!("{origin}/oidc"),
+            None => format!("{}/oidc", api_indicator.trim_end_matches('/')),
+        };
+        Self {
+            api_indicator: api_indicator.to_string(),
+            issuer,
+            public_jwks: None,
+            signing_keys: None,
+            signing_keys_secret_id: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub tables: TableNames,
+    pub auth: AuthConfig,
     /// Logto's `CASE_SENSITIVE_USERNAME`: when false, `Foo` and `foo` collide.
     pub username_case_sensitive: bool,
     /// Days a log item lives before DynamoDB's TTL removes it.
@@ -43,30 +77,26 @@ impl Config {
             apps: env::var("APPS_TABLE").unwrap_or(defaults.apps),
         };
         let username_case_sensitive = match env::var("USERNAME_CASE_SENSITIVE") {
-            Ok(v) => {
-                parse_bool(&v).ok_or(format!("USERNAME_CASE_SENSITIVE={v} is not true/false"))?
-            }
+            Ok(v) => parse_bool(&v).ok_or(format!("USERNAME_CASE_SENSITIVE={v} is not true/false"))?,
             Err(_) => true,
         };
         let log_retention_days = match env::var("LOG_RETENTION_DAYS") {
-            Ok(v) => v
-                .parse()
-                .map_err(|_| format!("LOG_RETENTION_DAYS={v} is not a number"))?,
+            Ok(v) => v.parse().map_err(|_| format!("LOG_RETENTION_DAYS={v} is not a number"))?,
             Err(_) => 90,
         };
-        Ok(Self {
-            tables,
-            username_case_sensitive,
-            log_retention_days,
-        })
+        let mut auth = AuthConfig::new(&env::var("API_INDICATOR").unwrap_or(DEFAULT_API_INDICATOR.into()));
+        if let Ok(issuer) = env::var("ISSUER") {
+            auth.issuer = issuer;
+        }
+        auth.public_jwks = env::var("AUTH_JWKS").ok().filter(|v| !v.is_empty());
+        auth.signing_keys = env::var("SIGNING_KEYS").ok().filter(|v| !v.is_empty());
+        auth.signing_keys_secret_id = env::var("SIGNING_KEYS_SECRET_ID").ok().filter(|v| !v.is_empty());
+        Ok(Self { tables, auth, username_case_sensitive, log_retention_days })
     }
 
     pub fn for_tables(tables: TableNames) -> Self {
-        Self {
-            tables,
-            username_case_sensitive: true,
-            log_retention_days: 90,
-        }
+        let auth = AuthConfig::new(DEFAULT_API_INDICATOR);
+        Self { tables, auth, username_case_sensitive: true, log_retention_days: 90 }
     }
 }
 

@@ -15,10 +15,7 @@ pub enum Error {
     MethodNotAllowed { allow: Vec<&'static str> },
     /// A request part failed validation: `target` is `body`, `query` or `params`.
     #[error("invalid {target}: {details}")]
-    InvalidInput {
-        target: &'static str,
-        details: String,
-    },
+    InvalidInput { target: &'static str, details: String },
     #[error("invalid pagination")]
     InvalidPagination,
     /// Search parameters that cannot be understood; `reason` is Logto's sentence.
@@ -67,6 +64,22 @@ pub enum Error {
     #[error("invalid credentials")]
     InvalidCredentials,
 
+    // --- authentication (auth.*)
+    #[error("authorization header missing")]
+    AuthorizationHeaderMissing,
+    #[error("authorization type not supported")]
+    AuthorizationTypeNotSupported,
+    /// Any token that does not verify; the reason is logged, never sent.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    #[error("jwt sub missing")]
+    JwtSubMissing,
+    #[error("forbidden")]
+    Forbidden,
+    /// The token endpoint's errors, in RFC 6749's shape (`{error, error_description}`).
+    #[error("oauth {error}: {description}")]
+    OAuth { status: u16, error: &'static str, description: String, basic_challenge: bool },
+
     // --- infrastructure
     #[error("storage unavailable: {0}")]
     Unavailable(String),
@@ -82,77 +95,51 @@ pub struct ErrorParts {
     pub data: Option<Value>,
     pub details: Option<String>,
     pub retry_after: Option<Duration>,
+    /// `WWW-Authenticate` for 401s: `Bearer` on the API, `Basic` on the token endpoint.
+    pub challenge: Option<&'static str>,
 }
 
 impl Error {
     pub fn invalid_body(details: impl Into<String>) -> Self {
-        Error::InvalidInput {
-            target: "body",
-            details: details.into(),
-        }
+        Error::InvalidInput { target: "body", details: details.into() }
     }
 
     pub fn invalid_query(details: impl Into<String>) -> Self {
-        Error::InvalidInput {
-            target: "query",
-            details: details.into(),
-        }
+        Error::InvalidInput { target: "query", details: details.into() }
+    }
+
+    /// An RFC 6749 token-endpoint error: `invalid_client` is 401, the others 400.
+    pub fn oauth(error: &'static str, description: impl Into<String>) -> Self {
+        let status = if error == "invalid_client" { 401 } else { 400 };
+        Error::OAuth { status, error, description: description.into(), basic_challenge: false }
     }
 
     /// The contract: status, stable code and English message for every variant.
     pub fn parts(&self) -> ErrorParts {
         use Error::*;
         let (status, code, message): (u16, &'static str, String) = match self {
-            RouteNotFound => (
-                404,
-                "guard.route_not_found",
-                "The route does not exist.".into(),
-            ),
-            MethodNotAllowed { .. } => (
-                405,
-                "guard.method_not_allowed",
-                "The method is not allowed on this route.".into(),
-            ),
-            InvalidInput { target, .. } => (
-                400,
-                "guard.invalid_input",
-                format!("The request {target} is invalid."),
-            ),
-            InvalidPagination => (
-                400,
-                "guard.invalid_pagination",
-                "The request pagination value is invalid.".into(),
-            ),
-            InvalidSearch(reason) => (
-                400,
-                "request.invalid_input",
-                format!("Input is invalid. {reason}"),
-            ),
-            BodyTooLarge => (
-                413,
-                "request.body_too_large",
-                "The request body is larger than 1 MiB.".into(),
-            ),
-            NotFound => (
-                404,
-                "entity.not_found",
-                "The resource does not exist.".into(),
-            ),
-            NothingToUpdate => (
-                422,
-                "entity.invalid_input",
-                "Invalid input. Value list must not be empty.".into(),
-            ),
+            RouteNotFound => (404, "guard.route_not_found", "The route does not exist.".into()),
+            MethodNotAllowed { .. } => {
+                (405, "guard.method_not_allowed", "The method is not allowed on this route.".into())
+            }
+            InvalidInput { target, .. } => {
+                (400, "guard.invalid_input", format!("The request {target} is invalid."))
+            }
+            InvalidPagination => {
+                (400, "guard.invalid_pagination", "The request pagination value is invalid.".into())
+            }
+            InvalidSearch(reason) => (400, "request.invalid_input", format!("Input is invalid. {reason}")),
+            BodyTooLarge => (413, "request.body_too_large", "The request body is larger than 1 MiB.".into()),
+            NotFound => (404, "entity.not_found", "The resource does not exist.".into()),
+            NothingToUpdate => {
+                (422, "entity.invalid_input", "Invalid input. Value list must not be empty.".into())
+            }
             ValueTooLong(_) => (
                 422,
                 "entity.value_too_long",
                 "The length of value is too long and exceeds the limit.".into(),
             ),
-            UsernameTaken => (
-                422,
-                "user.username_already_in_use",
-                "This username is already in use.".into(),
-            ),
+            UsernameTaken => (422, "user.username_already_in_use", "This username is already in use.".into()),
             EmailTaken => (
                 422,
                 "user.email_already_in_use",
@@ -169,36 +156,26 @@ impl Error {
                 "user.identity_already_in_use",
                 "The social account has been associated with an existing account.".into(),
             ),
-            IdentityNotFound => (
-                404,
-                "user.identity_not_exist",
-                "The social account has not been registered yet.".into(),
-            ),
-            CannotDeleteSelf => (
-                400,
-                "user.cannot_delete_self",
-                "You cannot delete yourself.".into(),
-            ),
+            IdentityNotFound => {
+                (404, "user.identity_not_exist", "The social account has not been registered yet.".into())
+            }
+            CannotDeleteSelf => (400, "user.cannot_delete_self", "You cannot delete yourself.".into()),
             PasswordAndDigest => (
                 400,
                 "user.password_and_digest",
                 "You cannot set both plain text password and password digest.".into(),
             ),
-            PasswordAlgorithmRequired => (
-                400,
-                "user.password_algorithm_required",
-                "Password algorithm is required.".into(),
-            ),
+            PasswordAlgorithmRequired => {
+                (400, "user.password_algorithm_required", "Password algorithm is required.".into())
+            }
             UnsupportedEncryptionMethod(name) => (
                 400,
                 "password.unsupported_encryption_method",
                 format!("The encryption method {name} is not supported."),
             ),
-            InvalidLegacyFormat => (
-                400,
-                "password.invalid_legacy_password_format",
-                "Invalid legacy password format.".into(),
-            ),
+            InvalidLegacyFormat => {
+                (400, "password.invalid_legacy_password_format", "Invalid legacy password format.".into())
+            }
             UnsupportedLegacyAlgorithm(algorithm) => (
                 400,
                 "password.unsupported_legacy_hash_algorithm",
@@ -214,20 +191,31 @@ impl Error {
                 "session.invalid_credentials",
                 "Incorrect account or password. Please check your input.".into(),
             ),
-            Unavailable(_) => (
-                503,
-                "service.unavailable",
-                "The service is temporarily unavailable. Please retry.".into(),
+            AuthorizationHeaderMissing => {
+                (401, "auth.authorization_header_missing", "Authorization header is missing.".into())
+            }
+            AuthorizationTypeNotSupported => (
+                401,
+                "auth.authorization_token_type_not_supported",
+                "Authorization type is not supported.".into(),
             ),
-            Internal(_) => (
-                500,
-                "internal_server_error",
-                "Internal server error.".into(),
-            ),
+            Unauthorized(_) => {
+                (401, "auth.unauthorized", "Unauthorized. Please check credentials and its scope.".into())
+            }
+            JwtSubMissing => (401, "auth.jwt_sub_missing", "Missing `sub` in JWT.".into()),
+            Forbidden => {
+                (403, "auth.forbidden", "Forbidden. Please check your user roles and permissions.".into())
+            }
+            OAuth { status, error, description, .. } => (*status, *error, description.clone()),
+            Unavailable(_) => {
+                (503, "service.unavailable", "The service is temporarily unavailable. Please retry.".into())
+            }
+            Internal(_) => (500, "internal_server_error", "Internal server error.".into()),
         };
         let data = match self {
             InvalidSearch(_) => Some(Value::Object(Default::default())),
             ValueTooLong(detail) => Some(serde_json::json!({ "message": detail })),
+            AuthorizationTypeNotSupported => Some(serde_json::json!({ "supportedTypes": ["Bearer"] })),
             _ => None,
         };
         let details = match self {
@@ -235,14 +223,13 @@ impl Error {
             _ => None,
         };
         let retry_after = matches!(self, Unavailable(_)).then_some(Duration::from_secs(1));
-        ErrorParts {
-            status,
-            code,
-            message,
-            data,
-            details,
-            retry_after,
-        }
+        let challenge = match self {
+            OAuth { basic_challenge: true, .. } => Some("Basic"),
+            OAuth { .. } => None,
+            _ if status == 401 => Some("Bearer"),
+            _ => None,
+        };
+        ErrorParts { status, code, message, data, details, retry_after, challenge }
     }
 }
 

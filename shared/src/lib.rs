@@ -1,6 +1,7 @@
 //! Everything the functions share: configuration, the domain, DynamoDB access, HTTP plumbing.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;

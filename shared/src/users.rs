@@ -28,25 +28,12 @@ async fn pause_before_retry(attempt: u32) {
 
 /// Which taken identifier is reported when several are: Logto checks create and patch in
 /// different orders.
-const CREATE_ORDER: [GuardKind; 4] = [
-    GuardKind::Username,
-    GuardKind::Email,
-    GuardKind::Phone,
-    GuardKind::Identity,
-];
-const PATCH_ORDER: [GuardKind; 4] = [
-    GuardKind::Email,
-    GuardKind::Phone,
-    GuardKind::Username,
-    GuardKind::Identity,
-];
+const CREATE_ORDER: [GuardKind; 4] =
+    [GuardKind::Username, GuardKind::Email, GuardKind::Phone, GuardKind::Identity];
+const PATCH_ORDER: [GuardKind; 4] =
+    [GuardKind::Email, GuardKind::Phone, GuardKind::Username, GuardKind::Identity];
 
-/// Who is calling: the token's subject (and, later, its app), for rules like "not yourself".
-#[derive(Clone, Debug, Default)]
-pub struct Caller {
-    pub subject: Option<String>,
-    pub application_id: Option<String>,
-}
+pub use crate::auth::Caller;
 
 pub struct Users<S> {
     store: S,
@@ -64,20 +51,12 @@ fn taken(kind: GuardKind) -> Error {
 
 /// The first failed guard, in `order`, as its 422.
 fn conflict(items: &[&str], order: &[GuardKind]) -> Option<Error> {
-    order
-        .iter()
-        .find(|kind| items.contains(&kind.label()))
-        .map(|kind| taken(*kind))
+    order.iter().find(|kind| items.contains(&kind.label())).map(|kind| taken(*kind))
 }
 
 /// Checks Logto does at the database: column lengths.
 fn check_lengths(user: &User) -> Result<()> {
-    let identifiers = [
-        &user.username,
-        &user.primary_email,
-        &user.primary_phone,
-        &user.name,
-    ];
+    let identifiers = [&user.username, &user.primary_email, &user.primary_phone, &user.name];
     for value in identifiers.into_iter().flatten() {
         if value.chars().count() > MAX_IDENTIFIER_LEN {
             return Err(Error::ValueTooLong(format!(
@@ -85,11 +64,7 @@ fn check_lengths(user: &User) -> Result<()> {
             )));
         }
     }
-    if user
-        .avatar
-        .as_ref()
-        .is_some_and(|a| a.chars().count() > MAX_AVATAR_LEN)
-    {
+    if user.avatar.as_ref().is_some_and(|a| a.chars().count() > MAX_AVATAR_LEN) {
         return Err(Error::ValueTooLong(format!(
             "value too long for type character varying({MAX_AVATAR_LEN})"
         )));
@@ -115,10 +90,7 @@ fn set_phone(
 
 impl<S: UserStore> Users<S> {
     pub fn new(store: S, username_case_sensitive: bool) -> Self {
-        Self {
-            store,
-            username_case_sensitive,
-        }
+        Self { store, username_case_sensitive }
     }
 
     pub fn store(&self) -> &S {
@@ -135,10 +107,8 @@ impl<S: UserStore> Users<S> {
     /// A page of users, newest first, and the number of users that match.
     pub async fn list(&self, search: &Search, page: Page) -> Result<(Vec<User>, u64)> {
         if search.is_empty() {
-            let (ids, total) = tokio::try_join!(
-                self.store.newest(page.offset(), page.size),
-                self.store.count()
-            )?;
+            let (ids, total) =
+                tokio::try_join!(self.store.newest(page.offset(), page.size), self.store.count())?;
             return Ok((self.store.get_many(&ids).await?, total));
         }
         let mut rows: Vec<SearchRow> = Vec::new();
@@ -149,12 +119,8 @@ impl<S: UserStore> Users<S> {
         }
         rows.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
         let total = rows.len() as u64;
-        let ids: Vec<String> = rows
-            .into_iter()
-            .skip(page.offset() as usize)
-            .take(page.size as usize)
-            .map(|r| r.id)
-            .collect();
+        let ids: Vec<String> =
+            rows.into_iter().skip(page.offset() as usize).take(page.size as usize).map(|r| r.id).collect();
         Ok((self.store.get_many(&ids).await?, total))
     }
 
@@ -194,10 +160,7 @@ impl<S: UserStore> Users<S> {
             deferred = check_lengths(&user).err();
         }
         if let Some(err) = deferred {
-            return Err(self
-                .conflict_before(None, &user, &CREATE_ORDER)
-                .await?
-                .unwrap_or(err));
+            return Err(self.conflict_before(None, &user, &CREATE_ORDER).await?.unwrap_or(err));
         }
         if let Some(plain) = plain {
             user.password = Some(password::hash(plain).await?);
@@ -227,19 +190,12 @@ impl<S: UserStore> Users<S> {
         after: &User,
         order: &[GuardKind],
     ) -> Result<Option<Error>> {
-        let held = before
-            .map(|u| guards(u, self.username_case_sensitive))
-            .unwrap_or_default();
-        let new: Vec<_> = guards(after, self.username_case_sensitive)
-            .into_iter()
-            .filter(|g| !held.contains(g))
-            .collect();
+        let held = before.map(|u| guards(u, self.username_case_sensitive)).unwrap_or_default();
+        let new: Vec<_> =
+            guards(after, self.username_case_sensitive).into_iter().filter(|g| !held.contains(g)).collect();
         let owners = self.store.guard_owners(&new).await?;
         Ok(order.iter().find_map(|kind| {
-            owners
-                .iter()
-                .find(|(g, owner)| g.kind == *kind && *owner != after.id)
-                .map(|_| taken(*kind))
+            owners.iter().find(|(g, owner)| g.kind == *kind && *owner != after.id).map(|_| taken(*kind))
         }))
     }
 
@@ -260,10 +216,7 @@ impl<S: UserStore> Users<S> {
             let out = match change(&mut after) {
                 Ok(out) => out,
                 Err(err @ (Error::InvalidPhone | Error::ValueTooLong(_))) => {
-                    return Err(self
-                        .conflict_before(Some(&before), &after, order)
-                        .await?
-                        .unwrap_or(err));
+                    return Err(self.conflict_before(Some(&before), &after, order).await?.unwrap_or(err));
                 }
                 Err(err) => return Err(err),
             };
@@ -277,9 +230,8 @@ impl<S: UserStore> Users<S> {
                 }
                 Err(StoreError::TransactionConflict) => continue,
                 Err(StoreError::ConditionFailed { items }) => {
-                    return Err(conflict(&items, order).unwrap_or_else(|| {
-                        Error::Internal(format!("guard release failed: {items:?}"))
-                    }));
+                    return Err(conflict(&items, order)
+                        .unwrap_or_else(|| Error::Internal(format!("guard release failed: {items:?}"))));
                 }
                 Err(err) => return Err(err.into()),
             }
@@ -396,8 +348,7 @@ impl<S: UserStore> Users<S> {
         let (user, created) = self
             .update(user_id, &PATCH_ORDER, |user| {
                 let created = !user.identities.contains_key(target);
-                user.identities
-                    .insert(target.to_string(), Value::Object(identity.clone()));
+                user.identities.insert(target.to_string(), Value::Object(identity.clone()));
                 Ok(created)
             })
             .await?;
@@ -406,18 +357,13 @@ impl<S: UserStore> Users<S> {
 
     pub async fn get_identity(&self, user_id: &str, target: &str) -> Result<Value> {
         let user = self.get(user_id).await?;
-        user.identities
-            .get(target)
-            .cloned()
-            .ok_or(Error::IdentityNotFound)
+        user.identities.get(target).cloned().ok_or(Error::IdentityNotFound)
     }
 
     pub async fn delete_identity(&self, user_id: &str, target: &str) -> Result<User> {
         let (user, _) = self
             .update(user_id, &PATCH_ORDER, |user| {
-                user.identities
-                    .remove(target)
-                    .ok_or(Error::IdentityNotFound)
+                user.identities.remove(target).ok_or(Error::IdentityNotFound)
             })
             .await?;
         Ok(user)
@@ -472,10 +418,6 @@ pub fn from_config(
     config: &crate::Config,
     client: aws_sdk_dynamodb::Client,
 ) -> Users<crate::store::DynamoUsers> {
-    let store = crate::store::DynamoUsers::new(
-        client,
-        &config.tables.users,
-        config.username_case_sensitive,
-    );
+    let store = crate::store::DynamoUsers::new(client, &config.tables.users, config.username_case_sensitive);
     Users::new(store, config.username_case_sensitive)
 }

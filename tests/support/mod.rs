@@ -12,14 +12,19 @@ use shared::domain::id::random_id;
 pub struct Env {
     pub client: Client,
     pub config: shared::Config,
+    pub keys: shared::auth::SigningKeys,
     pub users: users::App,
     pub passwords: passwords::App,
+    pub oidc: oidc::App,
+    /// `Bearer <token>` with scope `all`, sent by the helpers below.
+    pub admin_authorization: String,
 }
 
 /// The emulator's endpoint; tests that need it fail loudly without it.
 pub fn endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
-        .expect("AWS_ENDPOINT_URL_DYNAMODB must point at a DynamoDB emulator: run the tests with scripts/test")
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect(
+        "AWS_ENDPOINT_URL_DYNAMODB must point at a DynamoDB emulator: run the tests with scripts/test",
+    )
 }
 
 impl Env {
@@ -30,32 +35,58 @@ impl Env {
     /// A fresh set of tables, with the configuration adjusted by `tweak`.
     pub async fn with(tweak: impl FnOnce(&mut shared::Config)) -> Self {
         endpoint();
-        let mut config =
-            shared::Config::for_tables(TableNames::with_prefix(&format!("t{}", random_id(10))));
+        let mut config = shared::Config::for_tables(TableNames::with_prefix(&format!("t{}", random_id(10))));
+        let keys = shared::auth::SigningKeys::generate();
+        config.auth.signing_keys = Some(keys.to_json());
         tweak(&mut config);
         let client = shared::store::client_from_env().await;
-        shared::store::schema::ensure_tables(&client, &config.tables)
-            .await
-            .expect("tables are created");
-        let users = users::App::new(&config, client.clone());
-        let passwords = passwords::App::new(&config, client.clone());
-        Self {
-            client,
-            config,
-            users,
-            passwords,
-        }
+        shared::store::schema::ensure_tables(&client, &config.tables).await.expect("tables are created");
+        let users = users::App::new(&config, client.clone()).expect("users function starts");
+        let passwords = passwords::App::new(&config, client.clone()).expect("passwords function starts");
+        let oidc = oidc::App::new(&config, client.clone(), keys.clone());
+        let mut env =
+            Self { client, config, keys, users, passwords, oidc, admin_authorization: String::new() };
+        env.admin_authorization = format!("Bearer {}", env.token("all"));
+        env
     }
 
-    /// Sends a request to whichever function serves its route (as the API Gateway would).
+    /// A valid access token for the app `test-app` with `scope`.
+    pub fn token(&self, scope: &str) -> String {
+        let now = shared::domain::now_ms() / 1000;
+        let auth = &self.config.auth;
+        shared::auth::issue(self.keys.active(), &auth.issuer, &auth.api_indicator, "test-app", scope, now)
+    }
+
+    /// Sends a request, with an admin token, to the function that serves its route.
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        let request = request(method, path, body);
-        let is_password_route = {
-            let path = path.split('?').next().unwrap_or_default();
-            path.ends_with("/password")
-                || path.ends_with("/password/verify")
-                || path.ends_with("/has-password")
-        };
+        self.call_as(Some(&self.admin_authorization.clone()), method, path, body).await
+    }
+
+    /// Sends a request with this `Authorization` header (or none) to the function that serves
+    /// its route, as the API Gateway would.
+    pub async fn call_as(
+        &self,
+        authorization: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = request(method, path, body);
+        if let Some(value) = authorization {
+            request.headers_mut().insert("authorization", value.parse().expect("a valid header value"));
+        }
+        self.send(request).await
+    }
+
+    /// Sends a prepared request to the function that serves its route.
+    pub async fn send(&self, request: Request) -> Reply {
+        let path = request.uri().path().to_string();
+        if path.starts_with("/oidc/") {
+            return Reply::from(self.oidc.handle(request).await);
+        }
+        let is_password_route = path.ends_with("/password")
+            || path.ends_with("/password/verify")
+            || path.ends_with("/has-password");
         let response = if is_password_route {
             self.passwords.handle(request).await
         } else {
@@ -141,16 +172,9 @@ impl From<lambda_http::Response<Body>> for Reply {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes: &[u8] = response.body().as_ref();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(bytes).expect("JSON body")
-        };
-        Self {
-            status,
-            headers,
-            body,
-        }
+        let body =
+            if bytes.is_empty() { Value::Null } else { serde_json::from_slice(bytes).expect("JSON body") };
+        Self { status, headers, body }
     }
 }
 
@@ -163,22 +187,18 @@ impl Reply {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The `Link` relations, one string each (`<url>; rel="…"`).
     pub fn links(&self) -> Vec<String> {
-        self.headers
-            .get_all("link")
-            .iter()
-            .filter_map(|v| v.to_str().ok().map(String::from))
+        let header = self.header("link").unwrap_or_default();
+        header
+            .split(", <")
+            .map(|l| if l.starts_with('<') { l.to_string() } else { format!("<{l}") })
             .collect()
     }
 
     #[track_caller]
     pub fn assert_error(&self, status: u16, code: &str) {
-        assert_eq!(
-            (self.status, self.code()),
-            (status, code),
-            "body: {}",
-            self.body
-        );
+        assert_eq!((self.status, self.code()), (status, code), "body: {}", self.body);
     }
 }
 
@@ -200,25 +220,14 @@ impl Env {
         use shared::store::users::{decode, guards};
         let items = self.scan_users_table().await;
         let kind = |item: &std::collections::HashMap<String, AttributeValue>| {
-            item.get("kind")
-                .and_then(|k| k.as_s().ok())
-                .cloned()
-                .unwrap_or_default()
+            item.get("kind").and_then(|k| k.as_s().ok()).cloned().unwrap_or_default()
         };
-        let users: Vec<_> = items
-            .iter()
-            .filter(|i| kind(i) == "user")
-            .map(|i| decode(i.clone()).unwrap())
-            .collect();
+        let users: Vec<_> =
+            items.iter().filter(|i| kind(i) == "user").map(|i| decode(i.clone()).unwrap()).collect();
         let guard_items: Vec<(String, String)> = items
             .iter()
             .filter(|i| kind(i) == "guard")
-            .map(|i| {
-                (
-                    i["pk"].as_s().unwrap().clone(),
-                    i["userId"].as_s().unwrap().clone(),
-                )
-            })
+            .map(|i| (i["pk"].as_s().unwrap().clone(), i["userId"].as_s().unwrap().clone()))
             .collect();
         let case_sensitive = self.config.username_case_sensitive;
         for (key, owner) in &guard_items {
@@ -232,9 +241,7 @@ impl Env {
         for user in &users {
             for guard in guards(user, case_sensitive) {
                 assert!(
-                    guard_items
-                        .iter()
-                        .any(|(k, o)| *k == guard.key && *o == user.id),
+                    guard_items.iter().any(|(k, o)| *k == guard.key && *o == user.id),
                     "user {} lacks guard {}",
                     user.id,
                     guard.key
@@ -244,11 +251,7 @@ impl Env {
         let counter = items
             .iter()
             .find(|i| i["pk"].as_s().is_ok_and(|pk| pk == "counter#users"))
-            .and_then(|i| {
-                i.get("count")
-                    .and_then(|c| c.as_n().ok())
-                    .and_then(|n| n.parse::<usize>().ok())
-            })
+            .and_then(|i| i.get("count").and_then(|c| c.as_n().ok()).and_then(|n| n.parse::<usize>().ok()))
             .unwrap_or(0);
         assert_eq!(counter, users.len(), "the counter matches the users");
     }

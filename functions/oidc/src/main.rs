@@ -1,7 +1,12 @@
-//! Lambda entry point.
+//! Lambda entry point: configuration, clients and signing keys are loaded once, then each
+//! request goes to the router in `lib.rs`.
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::api::init_logging();
-    shared::api::serve(oidc::handle).await
+    let config = shared::Config::from_env()?;
+    let client = shared::store::client_from_env().await;
+    let keys = oidc::App::load_keys(&config).await?;
+    let app = oidc::App::new(&config, client, keys);
+    shared::api::serve(|request| app.handle(request)).await
 }

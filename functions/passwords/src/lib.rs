@@ -5,12 +5,14 @@ use lambda_http::{Request, http::Method};
 use serde_json::json;
 use std::sync::LazyLock;
 
-use shared::api::{Response, Router, body_bytes, error_response, json, no_content};
+use shared::api::{Response, Router, authorize, body_bytes, error_response, json, no_content};
+use shared::auth::{Scope, Verifier};
 use shared::domain::input::Body;
 use shared::store::DynamoUsers;
 
 pub struct App {
     pub users: shared::users::Users<DynamoUsers>,
+    verifier: Verifier,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -21,12 +23,12 @@ enum Endpoint {
     Check,
 }
 
-static ROUTER: LazyLock<Router<Endpoint>> = LazyLock::new(|| {
+static ROUTER: LazyLock<Router<(Endpoint, Scope)>> = LazyLock::new(|| {
     use Endpoint::*;
     Router::new(&[
-        (Method::PATCH, "/api/users/{userId}/password", Set),
-        (Method::POST, "/api/users/{userId}/password/verify", Verify),
-        (Method::GET, "/api/users/{userId}/has-password", Check),
+        (Method::PATCH, "/api/users/{userId}/password", (Set, Scope::PasswordsWrite)),
+        (Method::POST, "/api/users/{userId}/password/verify", (Verify, Scope::PasswordsWrite)),
+        (Method::GET, "/api/users/{userId}/has-password", (Check, Scope::UsersRead)),
     ])
 });
 
@@ -36,18 +38,14 @@ pub fn routes() -> &'static [(Method, &'static str)] {
 }
 
 impl App {
-    pub fn new(config: &shared::Config, client: aws_sdk_dynamodb::Client) -> Self {
-        Self {
-            users: shared::users::from_config(config, client),
-        }
+    pub fn new(config: &shared::Config, client: aws_sdk_dynamodb::Client) -> Result<Self, String> {
+        let verifier = Verifier::from_config(&config.auth)?;
+        Ok(Self { users: shared::users::from_config(config, client), verifier })
     }
 
     pub async fn handle(&self, request: Request) -> Response {
-        let result = match ROUTER.find(request.method(), request.uri().path()) {
-            Ok((endpoint, params)) => {
-                self.dispatch(endpoint, &request, params.get("userId"))
-                    .await
-            }
+        let result = match authorize(&self.verifier, &ROUTER, &request) {
+            Ok((endpoint, params, _caller)) => self.dispatch(endpoint, &request, params.get("userId")).await,
             Err(err) => Err(err),
         };
         result.unwrap_or_else(|err| error_response(&err))

@@ -23,10 +23,7 @@ pub async fn put(app: &App, request: &Request, user_id: &str, target: &str) -> R
         identity.insert("details".into(), Value::Object(details.clone()));
     }
     let (created, identities) = app.users.put_identity(user_id, target, identity).await?;
-    Ok(json(
-        if created { 201 } else { 200 },
-        &Value::Object(identities),
-    ))
+    Ok(json(if created { 201 } else { 200 }, &Value::Object(identities)))
 }
 
 /// No social token sets are stored, so `includeTokenSecret` never adds `tokenSecret`.

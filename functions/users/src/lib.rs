@@ -6,12 +6,14 @@ mod users;
 use lambda_http::{Request, http::Method};
 use std::sync::LazyLock;
 
-use shared::api::{Params, Response, Router, error_response};
+use shared::api::{Params, Response, Router, authorize, error_response};
+use shared::auth::{Caller, Scope, Verifier};
 use shared::store::DynamoUsers;
 
 /// What the function builds once per cold start and shares across invocations.
 pub struct App {
     pub users: shared::users::Users<DynamoUsers>,
+    verifier: Verifier,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -30,45 +32,22 @@ enum Endpoint {
     DeleteIdentity,
 }
 
-static ROUTER: LazyLock<Router<Endpoint>> = LazyLock::new(|| {
+static ROUTER: LazyLock<Router<(Endpoint, Scope)>> = LazyLock::new(|| {
     use Endpoint::*;
+    use Scope::{UsersRead as Read, UsersWrite as Write};
     Router::new(&[
-        (Method::GET, "/api/users", ListUsers),
-        (Method::POST, "/api/users", CreateUser),
-        (Method::GET, "/api/users/{userId}", GetUser),
-        (Method::PATCH, "/api/users/{userId}", PatchUser),
-        (Method::DELETE, "/api/users/{userId}", DeleteUser),
-        (
-            Method::GET,
-            "/api/users/{userId}/custom-data",
-            GetCustomData,
-        ),
-        (
-            Method::PATCH,
-            "/api/users/{userId}/custom-data",
-            PatchCustomData,
-        ),
-        (Method::PATCH, "/api/users/{userId}/profile", PatchProfile),
-        (
-            Method::PATCH,
-            "/api/users/{userId}/is-suspended",
-            PatchSuspension,
-        ),
-        (
-            Method::PUT,
-            "/api/users/{userId}/identities/{target}",
-            PutIdentity,
-        ),
-        (
-            Method::GET,
-            "/api/users/{userId}/identities/{target}",
-            GetIdentity,
-        ),
-        (
-            Method::DELETE,
-            "/api/users/{userId}/identities/{target}",
-            DeleteIdentity,
-        ),
+        (Method::GET, "/api/users", (ListUsers, Read)),
+        (Method::POST, "/api/users", (CreateUser, Write)),
+        (Method::GET, "/api/users/{userId}", (GetUser, Read)),
+        (Method::PATCH, "/api/users/{userId}", (PatchUser, Write)),
+        (Method::DELETE, "/api/users/{userId}", (DeleteUser, Write)),
+        (Method::GET, "/api/users/{userId}/custom-data", (GetCustomData, Read)),
+        (Method::PATCH, "/api/users/{userId}/custom-data", (PatchCustomData, Write)),
+        (Method::PATCH, "/api/users/{userId}/profile", (PatchProfile, Write)),
+        (Method::PATCH, "/api/users/{userId}/is-suspended", (PatchSuspension, Write)),
+        (Method::PUT, "/api/users/{userId}/identities/{target}", (PutIdentity, Write)),
+        (Method::GET, "/api/users/{userId}/identities/{target}", (GetIdentity, Read)),
+        (Method::DELETE, "/api/users/{userId}/identities/{target}", (DeleteIdentity, Write)),
     ])
 });
 
@@ -78,16 +57,15 @@ pub fn routes() -> &'static [(Method, &'static str)] {
 }
 
 impl App {
-    pub fn new(config: &shared::Config, client: aws_sdk_dynamodb::Client) -> Self {
-        Self {
-            users: shared::users::from_config(config, client),
-        }
+    pub fn new(config: &shared::Config, client: aws_sdk_dynamodb::Client) -> Result<Self, String> {
+        let verifier = Verifier::from_config(&config.auth)?;
+        Ok(Self { users: shared::users::from_config(config, client), verifier })
     }
 
     /// Answers one request; every failure becomes Logto's error body here.
     pub async fn handle(&self, request: Request) -> Response {
-        let result = match ROUTER.find(request.method(), request.uri().path()) {
-            Ok((endpoint, params)) => self.dispatch(endpoint, &request, &params).await,
+        let result = match authorize(&self.verifier, &ROUTER, &request) {
+            Ok((endpoint, params, caller)) => self.dispatch(endpoint, &request, &params, &caller).await,
             Err(err) => Err(err),
         };
         result.unwrap_or_else(|err| error_response(&err))
@@ -98,16 +76,17 @@ impl App {
         endpoint: Endpoint,
         request: &Request,
         params: &Params,
+        caller: &Caller,
     ) -> shared::Result<Response> {
         use Endpoint::*;
         let user_id = params.get("userId");
         let target = params.get("target");
         match endpoint {
             ListUsers => users::list(self, request).await,
-            CreateUser => users::create(self, request).await,
+            CreateUser => users::create(self, request, caller).await,
             GetUser => users::get(self, request, user_id).await,
             PatchUser => users::patch(self, request, user_id).await,
-            DeleteUser => users::delete(self, user_id).await,
+            DeleteUser => users::delete(self, user_id, caller).await,
             GetCustomData => users::get_custom_data(self, user_id).await,
             PatchCustomData => users::patch_custom_data(self, request, user_id).await,
             PatchProfile => users::patch_profile(self, request, user_id).await,

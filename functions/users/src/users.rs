@@ -18,13 +18,8 @@ const UNSUPPORTED_FILTERS: [&str; 2] = ["excludeRoleId", "excludeOrganizationId"
 pub async fn list(app: &App, request: &Request) -> Result<Response> {
     let query = Query::from_request(request);
     let page = Page::parse(&query.all("page"), &query.all("page_size"))?;
-    if let Some(filter) = UNSUPPORTED_FILTERS
-        .iter()
-        .find(|f| query.first(f).is_some())
-    {
-        return Err(Error::InvalidSearch(format!(
-            "Parameter `{filter}` is not supported."
-        )));
+    if let Some(filter) = UNSUPPORTED_FILTERS.iter().find(|f| query.first(f).is_some()) {
+        return Err(Error::InvalidSearch(format!("Parameter `{filter}` is not supported.")));
     }
     let search = Search::parse(query.pairs())?;
     let include_hash = query.flag("includePasswordHash");
@@ -33,12 +28,9 @@ pub async fn list(app: &App, request: &Request) -> Result<Response> {
     Ok(paged(request, &query, items, total, page))
 }
 
-pub async fn create(app: &App, request: &Request) -> Result<Response> {
+pub async fn create(app: &App, request: &Request, caller: &Caller) -> Result<Response> {
     let body = Body::parse(body_bytes(request)?)?;
-    let user = app
-        .users
-        .create(NewUser::parse(&body)?, &Caller::default())
-        .await?;
+    let user = app.users.create(NewUser::parse(&body)?, caller).await?;
     Ok(json(200, &user.to_json(false)))
 }
 
@@ -59,8 +51,8 @@ pub async fn patch(app: &App, request: &Request, user_id: &str) -> Result<Respon
     Ok(json(200, &user.to_json(false)))
 }
 
-pub async fn delete(app: &App, user_id: &str) -> Result<Response> {
-    app.users.delete(user_id, &Caller::default()).await?;
+pub async fn delete(app: &App, user_id: &str, caller: &Caller) -> Result<Response> {
+    app.users.delete(user_id, caller).await?;
     Ok(no_content())
 }
 
@@ -85,9 +77,8 @@ pub async fn patch_profile(app: &App, request: &Request, user_id: &str) -> Resul
 
 pub async fn patch_suspension(app: &App, request: &Request, user_id: &str) -> Result<Response> {
     let body = Body::parse(body_bytes(request)?)?;
-    let suspended = body
-        .boolean("isSuspended")?
-        .ok_or_else(|| Error::invalid_body("`isSuspended` is required"))?;
+    let suspended =
+        body.boolean("isSuspended")?.ok_or_else(|| Error::invalid_body("`isSuspended` is required"))?;
     let user = app.users.set_suspended(user_id, suspended).await?;
     Ok(json(200, &user.to_json(false)))
 }

@@ -6,11 +6,28 @@ pub mod response;
 pub mod router;
 
 pub use request::{Query, body_bytes};
-pub use response::{Response, error_response, json, no_content, paged};
-pub use router::{Params, Router};
+pub use response::{Response, error_response, json, no_content, paged, request_origin};
+pub use router::{Params, Route, Router};
 
-use lambda_http::{Request, service_fn};
+use lambda_http::{Request, http::header::AUTHORIZATION, service_fn};
 use std::future::Future;
+
+use crate::auth::{Caller, Scope, Verifier};
+use crate::error::Error;
+
+/// Authenticates, routes, then checks the route's scope: 401 before 404/405 (no route is
+/// revealed to a caller without a valid token), 403 last.
+pub fn authorize<E: Copy>(
+    verifier: &Verifier,
+    router: &Router<(E, Scope)>,
+    request: &Request,
+) -> Result<(E, Params, Caller), Error> {
+    let header = request.headers().get(AUTHORIZATION).map(|h| h.to_str().unwrap_or_default());
+    let caller = verifier.authenticate(header)?;
+    let ((endpoint, scope), params) = router.find(request.method(), request.uri().path())?;
+    caller.require(scope)?;
+    Ok((endpoint, params, caller))
+}
 
 /// Runs a function: logging set up once (JSON under Lambda when `AWS_LAMBDA_LOG_FORMAT=JSON`,
 /// each line inside the runtime's span carrying the request id), then every event handed to

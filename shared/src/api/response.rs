@@ -20,10 +20,7 @@ pub fn json(status: u16, body: &Value) -> Response {
 }
 
 pub fn no_content() -> Response {
-    lambda_http::Response::builder()
-        .status(204)
-        .body(Body::Empty)
-        .expect("valid")
+    lambda_http::Response::builder().status(204).body(Body::Empty).expect("valid")
 }
 
 /// `{code, message, data?, details?}` with the error's status, plus `Allow` on 405 and
@@ -32,6 +29,16 @@ pub fn error_response(err: &Error) -> Response {
     let parts = err.parts();
     if parts.status >= 500 {
         tracing::error!(error = %err, code = parts.code, "request failed");
+    }
+    if let Error::OAuth { .. } = err {
+        let mut response =
+            json(parts.status, &json!({ "error": parts.code, "error_description": parts.message }));
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(challenge) = parts.challenge {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        return response;
     }
     let mut body = json!({ "code": parts.code, "message": parts.message });
     if let Some(data) = parts.data {
@@ -43,31 +50,22 @@ pub fn error_response(err: &Error) -> Response {
     let mut response = json(parts.status, &body);
     let headers = response.headers_mut();
     if let Error::MethodNotAllowed { allow } = err {
-        headers.insert(
-            header::ALLOW,
-            HeaderValue::from_str(&allow.join(", ")).expect("method names"),
-        );
+        headers.insert(header::ALLOW, HeaderValue::from_str(&allow.join(", ")).expect("method names"));
+    }
+    if let Some(challenge) = parts.challenge {
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
     }
     if let Some(retry) = parts.retry_after {
-        headers.insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(retry.as_secs().max(1)),
-        );
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(retry.as_secs().max(1)));
     }
     response
 }
 
 /// A list page: the items, `Total-Number`, and `Link` with the relations `first`, `prev`,
 /// `next`, `last`, each the full request path with `page` replaced.
-pub fn paged(
-    request: &Request,
-    query: &Query,
-    items: Vec<Value>,
-    total: u64,
-    page: Page,
-) -> Response {
+pub fn paged(request: &Request, query: &Query, items: Vec<Value>, total: u64, page: Page) -> Response {
     let mut response = json(200, &Value::Array(items));
-    let base = request_base(request);
+    let base = format!("{}{}", request_origin(request), request.uri().path());
     let last = page.last(total);
     let mut links = vec![("first", 1)];
     if page.number > 1 {
@@ -91,26 +89,14 @@ pub fn paged(
     response
 }
 
-/// Origin and path as the client called them (behind API Gateway: its host, https).
-fn request_base(request: &Request) -> String {
-    let path = request.uri().path();
-    let Some(host) = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-    else {
-        return path.to_string();
+/// The origin the client called (`https://host`; `http` for loopback hosts unless a proxy
+/// says otherwise), or `""` when the request has no Host header.
+pub fn request_origin(request: &Request) -> String {
+    let Some(host) = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return String::new();
     };
-    let proto = request
-        .headers()
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or(
-            if host.starts_with("127.0.0.1") || host.starts_with("localhost") {
-                "http"
-            } else {
-                "https"
-            },
-        );
-    format!("{proto}://{host}{path}")
+    let proto = request.headers().get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or(
+        if host.starts_with("127.0.0.1") || host.starts_with("localhost") { "http" } else { "https" },
+    );
+    format!("{proto}://{host}")
 }

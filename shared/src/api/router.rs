@@ -12,13 +12,13 @@ pub struct Params(Vec<(&'static str, String)>);
 
 impl Params {
     pub fn get(&self, name: &str) -> &str {
-        self.0
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default()
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str()).unwrap_or_default()
     }
 }
+
+/// One route: method, path pattern, and what the router answers for it (an endpoint, or an
+/// endpoint with the scope it needs).
+pub type Route<E> = (Method, &'static str, E);
 
 pub struct Router<E: Copy> {
     routes: Vec<(Method, Vec<&'static str>, E)>,
@@ -27,15 +27,12 @@ pub struct Router<E: Copy> {
 
 impl<E: Copy> Router<E> {
     /// Routes as `(method, "/api/users/{userId}", endpoint)`.
-    pub fn new(table: &[(Method, &'static str, E)]) -> Self {
+    pub fn new(table: &[Route<E>]) -> Self {
         let routes = table
             .iter()
             .map(|(method, pattern, endpoint)| (method.clone(), segments(pattern), *endpoint))
             .collect();
-        let patterns = table
-            .iter()
-            .map(|(method, pattern, _)| (method.clone(), *pattern))
-            .collect();
+        let patterns = table.iter().map(|(method, pattern, _)| (method.clone(), *pattern)).collect();
         Self { routes, patterns }
     }
 
@@ -44,6 +41,7 @@ impl<E: Copy> Router<E> {
         &self.patterns
     }
 
+    /// The route's value and its path parameters.
     pub fn find(&self, method: &Method, path: &str) -> Result<(E, Params), Error> {
         let path: Vec<&str> = segments(path);
         let mut allow = Vec::new();
@@ -73,10 +71,7 @@ fn static_method(method: &str) -> &'static str {
 }
 
 fn segments(path: &str) -> Vec<&str> {
-    path.trim_end_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect()
+    path.trim_end_matches('/').split('/').filter(|s| !s.is_empty()).collect()
 }
 
 fn match_path(pattern: &[&'static str], path: &[&str]) -> Option<Params> {
@@ -86,10 +81,7 @@ fn match_path(pattern: &[&'static str], path: &[&str]) -> Option<Params> {
     let mut params = Vec::new();
     for (expected, actual) in pattern.iter().zip(path) {
         match expected.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-            Some(name) => params.push((
-                name,
-                percent_decode_str(actual).decode_utf8().ok()?.into_owned(),
-            )),
+            Some(name) => params.push((name, percent_decode_str(actual).decode_utf8().ok()?.into_owned())),
             None if expected == actual => {}
             None => return None,
         }
@@ -114,11 +106,7 @@ mod tests {
             (Method::GET, "/api/users", E::List),
             (Method::GET, "/api/users/{userId}", E::Get),
             (Method::DELETE, "/api/users/{userId}", E::Delete),
-            (
-                Method::POST,
-                "/api/users/{userId}/password/verify",
-                E::Verify,
-            ),
+            (Method::POST, "/api/users/{userId}/password/verify", E::Verify),
         ])
     }
 
@@ -127,25 +115,13 @@ mod tests {
         let (e, params) = router().find(&Method::GET, "/api/users/ab%2Fc").unwrap();
         assert_eq!(e, E::Get);
         assert_eq!(params.get("userId"), "ab/c");
-        assert_eq!(
-            router()
-                .find(&Method::POST, "/api/users/x/password/verify")
-                .unwrap()
-                .0,
-            E::Verify
-        );
-        assert_eq!(
-            router().find(&Method::GET, "/api/users/").unwrap().0,
-            E::List
-        );
+        assert_eq!(router().find(&Method::POST, "/api/users/x/password/verify").unwrap().0, E::Verify);
+        assert_eq!(router().find(&Method::GET, "/api/users/").unwrap().0, E::List);
     }
 
     #[test]
     fn unknown_path_is_404_and_wrong_method_is_405_with_allow() {
-        assert!(matches!(
-            router().find(&Method::GET, "/api/nope"),
-            Err(Error::RouteNotFound)
-        ));
+        assert!(matches!(router().find(&Method::GET, "/api/nope"), Err(Error::RouteNotFound)));
         match router().find(&Method::PUT, "/api/users/x") {
             Err(Error::MethodNotAllowed { allow }) => assert_eq!(allow, vec!["GET", "DELETE"]),
             other => panic!("{other:?}"),

@@ -10,8 +10,7 @@ pub const MAX_IDENTIFIER_LEN: usize = 128;
 pub const MAX_AVATAR_LEN: usize = 2048;
 
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\S+@\S+\.\S+$").expect("valid"));
-static USERNAME: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[A-Z_a-z][A-Za-z0-9_]*$").expect("valid"));
+static USERNAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Z_a-z][A-Za-z0-9_]*$").expect("valid"));
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Email(String);
@@ -21,10 +20,7 @@ impl Email {
         if EMAIL.is_match(value) {
             Ok(Self(value.to_string()))
         } else {
-            Err(Error::invalid_body(format!(
-                "`primaryEmail` must match {}",
-                EMAIL.as_str()
-            )))
+            Err(Error::invalid_body(format!("`primaryEmail` must match {}", EMAIL.as_str())))
         }
     }
 
@@ -45,10 +41,7 @@ impl Username {
         if USERNAME.is_match(value) {
             Ok(Self(value.to_string()))
         } else {
-            Err(Error::invalid_body(format!(
-                "`username` must match {}",
-                USERNAME.as_str()
-            )))
+            Err(Error::invalid_body(format!("`username` must match {}", USERNAME.as_str())))
         }
     }
 
@@ -96,19 +89,11 @@ impl PhoneDigits {
 
 impl Phone {
     pub fn normalize(digits: &str) -> Result<Self, Error> {
-        let number =
-            phonenumber::parse(None, format!("+{digits}")).map_err(|_| Error::InvalidPhone)?;
+        let number = phonenumber::parse(None, format!("+{digits}")).map_err(|_| Error::InvalidPhone)?;
         let code = number.code().value();
         let national = number.national();
-        let national = format!(
-            "{}{}",
-            "0".repeat(national.zeros() as usize),
-            national.value()
-        );
-        Ok(Self {
-            stored: format!("{code}{national}"),
-            trunk_form: format!("{code}0{national}"),
-        })
+        let national = format!("{}{}", "0".repeat(national.zeros() as usize), national.value());
+        Ok(Self { stored: format!("{code}{national}"), trunk_form: format!("{code}0{national}") })
     }
 
     pub fn as_str(&self) -> &str {
@@ -150,23 +135,14 @@ mod tests {
         assert_eq!(phone.as_str(), "61412345678");
         assert_eq!(phone.forms(), ["61412345678", "610412345678"]);
         assert_eq!(Phone::normalize("61412345678").unwrap(), phone);
-        assert_eq!(
-            Phone::normalize("4407911123456").unwrap().as_str(),
-            "447911123456"
-        );
-        assert_eq!(
-            Phone::normalize("13102051234").unwrap().as_str(),
-            "13102051234"
-        );
+        assert_eq!(Phone::normalize("4407911123456").unwrap().as_str(), "447911123456");
+        assert_eq!(Phone::normalize("13102051234").unwrap().as_str(), "13102051234");
     }
 
     #[test]
     fn phone_must_be_parseable() {
         assert!(matches!(Phone::normalize("1"), Err(Error::InvalidPhone)));
-        assert!(
-            matches!(Phone::normalize("9991234567"), Err(Error::InvalidPhone)),
-            "999 is no country code"
-        );
+        assert!(matches!(Phone::normalize("9991234567"), Err(Error::InvalidPhone)), "999 is no country code");
         assert!(PhoneDigits::parse("+61412345678").is_err());
         assert!(PhoneDigits::parse("").is_err());
     }

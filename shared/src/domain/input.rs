@@ -20,9 +20,7 @@ impl Body {
         match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Object(map)) => Ok(Self(map)),
             Ok(_) => Err(Error::invalid_body("the body must be a JSON object")),
-            Err(e) => Err(Error::invalid_body(format!(
-                "the body is not valid JSON: {e}"
-            ))),
+            Err(e) => Err(Error::invalid_body(format!("the body is not valid JSON: {e}"))),
         }
     }
 
@@ -75,8 +73,7 @@ impl Body {
     }
 
     pub fn required_object(&self, key: &str) -> Result<&JsonObject, Error> {
-        self.object(key)?
-            .ok_or_else(|| Error::invalid_body(format!("`{key}` is required")))
+        self.object(key)?.ok_or_else(|| Error::invalid_body(format!("`{key}` is required")))
     }
 
     pub fn profile(&self, key: &str) -> Result<Option<JsonObject>, Error> {
@@ -101,14 +98,7 @@ const PROFILE_KEYS: &[&str] = &[
     "zoneinfo",
     "locale",
 ];
-const ADDRESS_KEYS: &[&str] = &[
-    "formatted",
-    "streetAddress",
-    "locality",
-    "region",
-    "postalCode",
-    "country",
-];
+const ADDRESS_KEYS: &[&str] = &["formatted", "streetAddress", "locality", "region", "postalCode", "country"];
 
 /// Logto's profile guard: known keys only (others stripped), every value a string, `address`
 /// an object of known string keys.
@@ -181,16 +171,9 @@ impl NewUser {
     pub fn parse(body: &Body) -> Result<Self, Error> {
         let username = body.string("username")?.map(Username::parse).transpose()?;
         let primary_email = body.string("primaryEmail")?.map(Email::parse).transpose()?;
-        let primary_phone = body
-            .string("primaryPhone")?
-            .map(PhoneDigits::parse)
-            .transpose()?;
+        let primary_phone = body.string("primaryPhone")?.map(PhoneDigits::parse).transpose()?;
         let name = body.string("name")?.map(str::to_string);
-        let avatar = body
-            .nullable_string("avatar")?
-            .flatten()
-            .map(parse_avatar)
-            .transpose()?;
+        let avatar = body.nullable_string("avatar")?.flatten().map(parse_avatar).transpose()?;
         let custom_data = body.object("customData")?.cloned();
         let profile = body.profile("profile")?;
         let plain = body.string("password")?;
@@ -199,9 +182,7 @@ impl NewUser {
         }
         let digest = body.string("passwordDigest")?;
         if digest.is_some_and(|d| d.chars().count() > MAX_DIGEST_LEN) {
-            return Err(Error::invalid_body(
-                "`passwordDigest` is longer than 256 characters",
-            ));
+            return Err(Error::invalid_body("`passwordDigest` is longer than 256 characters"));
         }
         let algorithm = body
             .string("passwordAlgorithm")?
@@ -214,25 +195,13 @@ impl NewUser {
             (Some(_), Some(_), _) => return Err(Error::PasswordAndDigest),
             (None, Some(_), None) => return Err(Error::PasswordAlgorithmRequired),
             (Some(plain), None, _) => Some(PasswordInput::Plain(plain.to_string())),
-            (None, Some(digest), Some(algorithm)) => Some(PasswordInput::Digest {
-                digest: digest.to_string(),
-                algorithm,
-            }),
-            (None, None, Some(PasswordAlgorithm::Legacy)) => {
-                Some(PasswordInput::LegacyWithoutDigest)
+            (None, Some(digest), Some(algorithm)) => {
+                Some(PasswordInput::Digest { digest: digest.to_string(), algorithm })
             }
+            (None, None, Some(PasswordAlgorithm::Legacy)) => Some(PasswordInput::LegacyWithoutDigest),
             (None, None, _) => None,
         };
-        Ok(Self {
-            username,
-            primary_email,
-            primary_phone,
-            name,
-            avatar,
-            custom_data,
-            profile,
-            password,
-        })
+        Ok(Self { username, primary_email, primary_phone, name, avatar, custom_data, profile, password })
     }
 }
 
@@ -273,10 +242,7 @@ impl UserPatch {
             primary_email: identifier(body, "primaryEmail", Email::parse)?,
             primary_phone: identifier(body, "primaryPhone", PhoneDigits::parse)?,
             name: body.nullable_string("name")?.map(|v| v.map(str::to_string)),
-            avatar: body
-                .nullable_string("avatar")?
-                .map(|v| v.map(parse_avatar).transpose())
-                .transpose()?,
+            avatar: body.nullable_string("avatar")?.map(|v| v.map(parse_avatar).transpose()).transpose()?,
             custom_data: body.object("customData")?.cloned(),
             profile: body.profile("profile")?,
         })

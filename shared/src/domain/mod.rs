@@ -27,9 +27,6 @@ pub fn now_ms() -> i64 {
 /// Logto's truthy flag (`@silverhand/essentials` `yes`): 1, true, y, yes, yep, yeah.
 pub fn is_truthy(value: Option<&str>) -> bool {
     value.is_some_and(|v| {
-        matches!(
-            v.to_ascii_lowercase().as_str(),
-            "1" | "true" | "y" | "yes" | "yep" | "yeah"
-        )
+        matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "y" | "yes" | "yep" | "yeah")
     })
 }

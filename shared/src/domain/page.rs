@@ -13,10 +13,7 @@ pub struct Page {
 
 impl Default for Page {
     fn default() -> Self {
-        Self {
-            number: 1,
-            size: DEFAULT_PAGE_SIZE,
-        }
+        Self { number: 1, size: DEFAULT_PAGE_SIZE }
     }
 }
 
@@ -64,43 +61,19 @@ mod tests {
 
     #[test]
     fn defaults_and_bounds() {
-        assert_eq!(
-            Page::parse(&[], &[]).unwrap(),
-            Page {
-                number: 1,
-                size: 20
-            }
-        );
-        assert_eq!(
-            Page::parse(&["3"], &["100"]).unwrap(),
-            Page {
-                number: 3,
-                size: 100
-            }
-        );
+        assert_eq!(Page::parse(&[], &[]).unwrap(), Page { number: 1, size: 20 });
+        assert_eq!(Page::parse(&["3"], &["100"]).unwrap(), Page { number: 3, size: 100 });
         assert_eq!(Page::parse(&[""], &[""]).unwrap(), Page::default());
-        for (page, size) in [
-            ("0", "20"),
-            ("-1", "20"),
-            ("x", "20"),
-            ("1", "101"),
-            ("1", "0"),
-            ("1e309", "1"),
-        ] {
+        for (page, size) in [("0", "20"), ("-1", "20"), ("x", "20"), ("1", "101"), ("1", "0"), ("1e309", "1")]
+        {
             assert!(Page::parse(&[page], &[size]).is_err(), "{page} {size}");
         }
-        assert!(
-            Page::parse(&["1", "2"], &[]).is_err(),
-            "a repeated key is invalid"
-        );
+        assert!(Page::parse(&["1", "2"], &[]).is_err(), "a repeated key is invalid");
     }
 
     #[test]
     fn offsets_and_last_page() {
-        let page = Page {
-            number: 3,
-            size: 20,
-        };
+        let page = Page { number: 3, size: 20 };
         assert_eq!(page.offset(), 40);
         assert_eq!(page.last(0), 1);
         assert_eq!(page.last(41), 3);

@@ -21,13 +21,8 @@ pub enum Field {
 }
 
 impl Field {
-    pub const ALL: [Field; 5] = [
-        Field::Id,
-        Field::PrimaryEmail,
-        Field::PrimaryPhone,
-        Field::Username,
-        Field::Name,
-    ];
+    pub const ALL: [Field; 5] =
+        [Field::Id, Field::PrimaryEmail, Field::PrimaryPhone, Field::Username, Field::Name];
 
     fn from_snake(name: &str) -> Option<Self> {
         Some(match name {
@@ -80,9 +75,7 @@ impl Mode {
             "similar_to" => Mode::SimilarTo,
             "posix" => Mode::Posix,
             _ => {
-                let for_field = field
-                    .map(|f| format!(" for field `{f}`"))
-                    .unwrap_or_default();
+                let for_field = field.map(|f| format!(" for field `{f}`")).unwrap_or_default();
                 return Err(Error::InvalidSearch(format!(
                     "Search match mode `{value}`{for_field} is not valid, expect one of exact, like, similar_to, posix."
                 )));
@@ -123,9 +116,7 @@ pub struct Condition {
 
 impl Condition {
     pub fn fields(&self) -> Vec<Field> {
-        self.field
-            .map(|f| vec![f])
-            .unwrap_or_else(|| Field::ALL.to_vec())
+        self.field.map(|f| vec![f]).unwrap_or_else(|| Field::ALL.to_vec())
     }
 
     fn matches(&self, row: &SearchRow) -> Result<bool, Error> {
@@ -150,9 +141,9 @@ impl Condition {
         Ok(match &self.matcher {
             Matcher::Exact(values) => values.iter().any(|v| v == value),
             Matcher::Like(pattern) => pattern.matches(value),
-            Matcher::Regex(regex) => regex.is_match(value).map_err(|_| {
-                Error::InvalidSearch("The search pattern is too complex to evaluate.".into())
-            })?,
+            Matcher::Regex(regex) => regex
+                .is_match(value)
+                .map_err(|_| Error::InvalidSearch("The search pattern is too complex to evaluate.".into()))?,
         })
     }
 
@@ -160,9 +151,7 @@ impl Condition {
     pub fn index_hint(&self) -> Option<IndexHint> {
         let fold = |s: &str| s.to_lowercase();
         match &self.matcher {
-            Matcher::Exact(values) => {
-                Some(IndexHint::Exact(values.iter().map(|v| fold(v)).collect()))
-            }
+            Matcher::Exact(values) => Some(IndexHint::Exact(values.iter().map(|v| fold(v)).collect())),
             Matcher::Like(pattern) => {
                 let prefix = pattern.literal_prefix();
                 (!prefix.is_empty()).then(|| IndexHint::Prefix(fold(&prefix)))
@@ -202,12 +191,8 @@ impl Search {
     /// with `search` are searches, with `mode` are modes; the part after the first `.` is the
     /// field, named in camelCase or snake_case.
     pub fn parse(pairs: &[(String, String)]) -> Result<Self, Error> {
-        let case_sensitive = super::is_truthy(
-            pairs
-                .iter()
-                .find(|(k, _)| k == "isCaseSensitive")
-                .map(|(_, v)| v.as_str()),
-        );
+        let case_sensitive =
+            super::is_truthy(pairs.iter().find(|(k, _)| k == "isCaseSensitive").map(|(_, v)| v.as_str()));
         let joint_value = pairs
             .iter()
             .find(|(k, _)| k == "joint")
@@ -255,13 +240,7 @@ impl Search {
             };
             let mode = field_name
                 .as_ref()
-                .and_then(|name| {
-                    field_modes
-                        .iter()
-                        .rev()
-                        .find(|(f, _)| f == name)
-                        .map(|(_, m)| *m)
-                })
+                .and_then(|name| field_modes.iter().rev().find(|(f, _)| f == name).map(|(_, m)| *m))
                 .unwrap_or(default_mode);
             conditions.push(build_condition(field, mode, &values, case_sensitive)?);
         }
@@ -310,16 +289,10 @@ fn build_condition(
         ));
     }
     if mode == Mode::SimilarTo && !case_sensitive {
-        return Err(Error::InvalidSearch(
-            "Cannot use case-insensitive match for `similar to`.".into(),
-        ));
+        return Err(Error::InvalidSearch("Cannot use case-insensitive match for `similar to`.".into()));
     }
     let fold = |v: &str| {
-        if case_sensitive {
-            v.to_string()
-        } else {
-            v.to_lowercase()
-        }
+        if case_sensitive { v.to_string() } else { v.to_lowercase() }
     };
     let matcher = match mode {
         Mode::Exact => Matcher::Exact(values.iter().map(|v| fold(v)).collect()),
@@ -327,11 +300,7 @@ fn build_condition(
         Mode::SimilarTo => Matcher::Regex(compile(&similar_to_regex(values[0])?, false)?),
         Mode::Posix => Matcher::Regex(compile(values[0], !case_sensitive)?),
     };
-    Ok(Condition {
-        field,
-        matcher,
-        case_sensitive,
-    })
+    Ok(Condition { field, matcher, case_sensitive })
 }
 
 fn compile(pattern: &str, case_insensitive: bool) -> Result<Regex, Error> {
@@ -465,9 +434,7 @@ mod tests {
     use super::*;
 
     fn pairs(query: &str) -> Vec<(String, String)> {
-        form_urlencoded::parse(query.as_bytes())
-            .into_owned()
-            .collect()
+        form_urlencoded::parse(query.as_bytes()).into_owned().collect()
     }
 
     fn row(name: &str, email: &str) -> SearchRow {
@@ -494,9 +461,7 @@ mod tests {
         let search = Search::parse(&pairs("search=%25tom%25")).unwrap();
         assert!(search.matches(&row("big tommy", "x@y.z")).unwrap());
         let search = Search::parse(&pairs("search=t_m&isCaseSensitive=true")).unwrap();
-        assert!(
-            search.matches(&row("tim", "")).unwrap() && !search.matches(&row("Tim", "")).unwrap()
-        );
+        assert!(search.matches(&row("tim", "")).unwrap() && !search.matches(&row("Tim", "")).unwrap());
     }
 
     #[test]
@@ -507,19 +472,12 @@ mod tests {
         assert!(!LikePattern::parse("%a%b").unwrap().matches("xxaxxbxx"));
         assert_eq!(LikePattern::parse("ab_c%").unwrap().literal_prefix(), "ab");
         let long = "a".repeat(5000);
-        assert!(
-            !LikePattern::parse(&"%a".repeat(50))
-                .unwrap()
-                .matches(&(long + "b"))
-        );
+        assert!(!LikePattern::parse(&"%a".repeat(50)).unwrap().matches(&(long + "b")));
     }
 
     #[test]
     fn joint_and_fields() {
-        let and = Search::parse(&pairs(
-            "search.name=al%25&search.primaryEmail=%25@x.io&joint=and",
-        ))
-        .unwrap();
+        let and = Search::parse(&pairs("search.name=al%25&search.primaryEmail=%25@x.io&joint=and")).unwrap();
         assert!(and.matches(&row("alice", "a@x.io")).unwrap());
         assert!(!and.matches(&row("alice", "a@y.io")).unwrap());
         let or = Search::parse(&pairs("search.name=al%25&search.primary_email=%25@x.io")).unwrap();
@@ -542,15 +500,9 @@ mod tests {
 
     #[test]
     fn similar_to_and_posix() {
-        let s = Search::parse(&pairs(
-            "search.name=(al|bo)%25&mode=similar_to&isCaseSensitive=true",
-        ))
-        .unwrap();
+        let s = Search::parse(&pairs("search.name=(al|bo)%25&mode=similar_to&isCaseSensitive=true")).unwrap();
         assert!(s.matches(&row("bob", "")).unwrap() && !s.matches(&row("xbob", "")).unwrap());
-        let dot = Search::parse(&pairs(
-            "search.name=a.c&mode=similar_to&isCaseSensitive=true",
-        ))
-        .unwrap();
+        let dot = Search::parse(&pairs("search.name=a.c&mode=similar_to&isCaseSensitive=true")).unwrap();
         assert!(dot.matches(&row("a.c", "")).unwrap() && !dot.matches(&row("abc", "")).unwrap());
         let lookahead = Search::parse(&pairs("search.name=^(?!admin).*$&mode=posix")).unwrap();
         assert!(lookahead.matches(&row("alice", "")).unwrap());
@@ -584,10 +536,7 @@ mod tests {
             reason("search.name.first=a"),
             "Unsupported nested search field path `name.first` detected. Only the first level field is supported."
         );
-        assert_eq!(
-            reason("search=a&mode=similar_to"),
-            "Cannot use case-insensitive match for `similar to`."
-        );
+        assert_eq!(reason("search=a&mode=similar_to"), "Cannot use case-insensitive match for `similar to`.");
     }
 
     #[test]
@@ -599,13 +548,8 @@ mod tests {
         // or it hits the limit, but it never hangs.
         let _ = s.matches(&evil);
         let backref = Search::parse(&pairs("search.name=(a*)*\\1b&mode=posix")).unwrap();
-        assert!(matches!(
-            backref.matches(&evil),
-            Err(Error::InvalidSearch(_)) | Ok(false)
-        ));
+        assert!(matches!(backref.matches(&evil), Err(Error::InvalidSearch(_)) | Ok(false)));
         assert!(started.elapsed().as_secs() < 2);
-        assert!(
-            reason(&format!("search.name={}&mode=posix", "a".repeat(600))).contains("longer than")
-        );
+        assert!(reason(&format!("search.name={}&mode=posix", "a".repeat(600))).contains("longer than"));
     }
 }

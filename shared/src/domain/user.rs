@@ -64,10 +64,7 @@ impl User {
             .iter()
             .filter_map(|(target, value)| {
                 let user_id = value.get("userId")?.as_str()?;
-                Some(Identity {
-                    target: target.clone(),
-                    user_id: user_id.to_string(),
-                })
+                Some(Identity { target: target.clone(), user_id: user_id.to_string() })
             })
             .collect()
     }

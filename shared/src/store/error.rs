@@ -48,15 +48,11 @@ impl StoreError {
                 let err = ctx.into_err();
                 let message = err.message().unwrap_or_default().to_string();
                 match err.code().unwrap_or_default() {
-                    "ConditionalCheckFailedException" => {
-                        StoreError::ConditionFailed { items: vec![label] }
-                    }
+                    "ConditionalCheckFailedException" => StoreError::ConditionFailed { items: vec![label] },
                     "TransactionConflictException" => StoreError::TransactionConflict,
                     "ResourceNotFoundException" => StoreError::TableMissing(message),
                     code if THROTTLING_CODES.contains(&code) => StoreError::Throttled(message),
-                    "ValidationException" if is_size_violation(&message) => {
-                        StoreError::ItemTooLarge(message)
-                    }
+                    "ValidationException" if is_size_violation(&message) => StoreError::ItemTooLarge(message),
                     "ValidationException" => StoreError::Validation(message),
                     code => StoreError::Other(format!("{code}: {message}")),
                 }

@@ -1,5 +1,6 @@
 //! DynamoDB access. The only module that speaks `aws_sdk_dynamodb`; it knows nothing of HTTP.
 
+pub mod apps;
 mod error;
 pub mod schema;
 mod tx;
@@ -23,7 +24,12 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// default chain, the endpoint from `AWS_ENDPOINT_URL_DYNAMODB` when set (moto, or any
 /// DynamoDB-compatible endpoint), with timeouts that fail fast instead of the SDK's defaults.
 pub async fn client_from_env() -> Client {
-    Client::new(&loader().load().await)
+    Client::new(&sdk_config().await)
+}
+
+/// The SDK configuration every AWS client of the product is built from (same timeouts).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    loader().load().await
 }
 
 /// The same client, aimed at an explicit endpoint (tests, tools).

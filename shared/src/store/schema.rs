@@ -38,26 +38,11 @@ pub struct TableDef {
 
 /// What every user search index carries besides its keys: enough to filter and order
 /// candidates without reading whole user items.
-pub const SEARCH_PROJECTION: &[&str] = &[
-    "id",
-    "username",
-    "primaryEmail",
-    "primaryPhone",
-    "name",
-    "createdAt",
-];
+pub const SEARCH_PROJECTION: &[&str] =
+    &["id", "username", "primaryEmail", "primaryPhone", "name", "createdAt"];
 
-const fn search_index(
-    name: &'static str,
-    hash_key: &'static str,
-    range_key: &'static str,
-) -> IndexDef {
-    IndexDef {
-        name,
-        hash_key,
-        range_key,
-        projection: Projection::Include(SEARCH_PROJECTION),
-    }
+const fn search_index(name: &'static str, hash_key: &'static str, range_key: &'static str) -> IndexDef {
+    IndexDef { name, hash_key, range_key, projection: Projection::Include(SEARCH_PROJECTION) }
 }
 
 /// Users, their uniqueness guards and the user counter share one table (see docs/data-model.md).
@@ -79,48 +64,25 @@ pub const LOGS: TableDef = TableDef {
     logical_id: "LogsTable",
     hash_key: "id",
     indexes: &[
-        IndexDef {
-            name: "byUser",
-            hash_key: "userId",
-            range_key: "createdKey",
-            projection: Projection::All,
-        },
+        IndexDef { name: "byUser", hash_key: "userId", range_key: "createdKey", projection: Projection::All },
         IndexDef {
             name: "byApp",
             hash_key: "applicationId",
             range_key: "createdKey",
             projection: Projection::All,
         },
-        IndexDef {
-            name: "byKey",
-            hash_key: "key",
-            range_key: "createdKey",
-            projection: Projection::All,
-        },
-        IndexDef {
-            name: "byTime",
-            hash_key: "kind",
-            range_key: "createdKey",
-            projection: Projection::All,
-        },
+        IndexDef { name: "byKey", hash_key: "key", range_key: "createdKey", projection: Projection::All },
+        IndexDef { name: "byTime", hash_key: "kind", range_key: "createdKey", projection: Projection::All },
     ],
     ttl_attribute: Some("expiresAt"),
 };
 
-pub const APPS: TableDef = TableDef {
-    logical_id: "AppsTable",
-    hash_key: "clientId",
-    indexes: &[],
-    ttl_attribute: None,
-};
+pub const APPS: TableDef =
+    TableDef { logical_id: "AppsTable", hash_key: "clientId", indexes: &[], ttl_attribute: None };
 
 /// Each table definition with the name it has in this deployment.
 pub fn tables(names: &TableNames) -> [(&TableDef, &str); 3] {
-    [
-        (&USERS, names.users.as_str()),
-        (&LOGS, names.logs.as_str()),
-        (&APPS, names.apps.as_str()),
-    ]
+    [(&USERS, names.users.as_str()), (&LOGS, names.logs.as_str()), (&APPS, names.apps.as_str())]
 }
 
 impl TableDef {
@@ -192,11 +154,7 @@ async fn create_table(client: &Client, def: &TableDef, name: &str) -> Result<(),
 }
 
 fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(key_type)
-        .build()
-        .expect("set")
+    KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().expect("set")
 }
 
 fn sdk_index(index: &IndexDef) -> GlobalSecondaryIndex {

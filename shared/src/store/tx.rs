@@ -22,10 +22,7 @@ pub struct Condition {
 
 impl Condition {
     pub fn new(expression: impl Into<String>) -> Self {
-        Self {
-            expression: expression.into(),
-            ..Default::default()
-        }
+        Self { expression: expression.into(), ..Default::default() }
     }
 
     /// `attribute_not_exists(<key>)`: the item must not exist yet.
@@ -41,6 +38,11 @@ impl Condition {
     pub fn value(mut self, placeholder: &str, value: AttributeValue) -> Self {
         self.values.insert(placeholder.into(), value);
         self
+    }
+
+    /// Expression, names and values, for single-item calls.
+    pub fn into_parts(self) -> (String, HashMap<String, String>, HashMap<String, AttributeValue>) {
+        (self.expression, self.names, self.values)
     }
 }
 
@@ -63,13 +65,7 @@ impl Transaction {
         self.writes.is_empty()
     }
 
-    pub fn put(
-        &mut self,
-        label: &'static str,
-        table: &str,
-        item: Item,
-        condition: Option<Condition>,
-    ) {
+    pub fn put(&mut self, label: &'static str, table: &str, item: Item, condition: Option<Condition>) {
         let (expression, names, values) = split(condition);
         let put = Put::builder()
             .table_name(table)
@@ -82,13 +78,7 @@ impl Transaction {
         self.push(label, TransactWriteItem::builder().put(put).build());
     }
 
-    pub fn delete(
-        &mut self,
-        label: &'static str,
-        table: &str,
-        key: Item,
-        condition: Option<Condition>,
-    ) {
+    pub fn delete(&mut self, label: &'static str, table: &str, key: Item, condition: Option<Condition>) {
         let (expression, names, values) = split(condition);
         let delete = Delete::builder()
             .table_name(table)
@@ -123,17 +113,12 @@ impl Transaction {
     /// labels of the failed writes, or `TransactionConflict` when another transaction raced us.
     pub async fn commit(self, client: &Client) -> Result<(), StoreError> {
         let Transaction { writes, labels } = self;
-        let result = client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
+        let result = client.transact_write_items().set_transact_items(Some(writes)).send().await;
         let err = match result {
             Ok(_) => return Ok(()),
             Err(err) => err,
         };
-        if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-            err.as_service_error()
+        if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error()
         {
             let reasons = cancelled.cancellation_reasons();
             let failed: Vec<&'static str> = reasons
@@ -145,10 +130,7 @@ impl Transaction {
             if !failed.is_empty() {
                 return Err(StoreError::ConditionFailed { items: failed });
             }
-            if reasons
-                .iter()
-                .any(|r| r.code() == Some("TransactionConflict"))
-            {
+            if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
                 return Err(StoreError::TransactionConflict);
             }
             if reasons.iter().any(|r| r.code() == Some("ThrottlingError")) {
@@ -165,11 +147,7 @@ impl Transaction {
     }
 }
 
-type Split = (
-    Option<String>,
-    Option<HashMap<String, String>>,
-    Option<Item>,
-);
+type Split = (Option<String>, Option<HashMap<String, String>>, Option<Item>);
 
 fn split(condition: Option<Condition>) -> Split {
     match condition {

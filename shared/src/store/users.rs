@@ -52,11 +52,7 @@ pub fn guards(user: &User, username_case_sensitive: bool) -> Vec<Guard> {
     let mut out = Vec::new();
     let mut add = |kind, key: String| out.push(Guard { kind, key });
     if let Some(username) = user.username.as_deref().filter(|u| !u.is_empty()) {
-        let folded = if username_case_sensitive {
-            username.to_string()
-        } else {
-            username.to_lowercase()
-        };
+        let folded = if username_case_sensitive { username.to_string() } else { username.to_lowercase() };
         add(GuardKind::Username, format!("username#{folded}"));
     }
     if let Some(email) = user.primary_email.as_deref().filter(|e| !e.is_empty()) {
@@ -64,10 +60,7 @@ pub fn guards(user: &User, username_case_sensitive: bool) -> Vec<Guard> {
     }
     if let Some(phone) = user.primary_phone.as_deref().filter(|p| !p.is_empty()) {
         match crate::domain::Phone::normalize(phone) {
-            Ok(phone) => phone
-                .forms()
-                .into_iter()
-                .for_each(|f| add(GuardKind::Phone, format!("phone#{f}"))),
+            Ok(phone) => phone.forms().into_iter().for_each(|f| add(GuardKind::Phone, format!("phone#{f}"))),
             Err(_) => add(GuardKind::Phone, format!("phone#{phone}")),
         }
     }
@@ -142,10 +135,8 @@ fn created_key(user: &User) -> String {
 
 /// The search projection, with `name` (a DynamoDB reserved word) behind its placeholder.
 fn projection() -> String {
-    let fields: Vec<&str> = SEARCH_PROJECTION
-        .iter()
-        .map(|f| if *f == "name" { "#name" } else { f })
-        .collect();
+    let fields: Vec<&str> =
+        SEARCH_PROJECTION.iter().map(|f| if *f == "name" { "#name" } else { f }).collect();
     fields.join(", ")
 }
 
@@ -177,8 +168,8 @@ fn encode(user: &User) -> Result<Item, StoreError> {
         password_algorithm: user.password.as_ref().map(|p| p.algorithm),
         version: user.version,
     };
-    let mut item: Item = serde_dynamo::to_item(record)
-        .map_err(|e| StoreError::Other(format!("encode user: {e}")))?;
+    let mut item: Item =
+        serde_dynamo::to_item(record).map_err(|e| StoreError::Other(format!("encode user: {e}")))?;
     for field in Field::ALL {
         let value = match field {
             Field::Id => Some(user.id.as_str()),
@@ -199,8 +190,8 @@ fn encode(user: &User) -> Result<Item, StoreError> {
 
 /// Reads a user item back (also used by checks that scan the table).
 pub fn decode(item: Item) -> Result<User, StoreError> {
-    let record: UserItem = serde_dynamo::from_item(item)
-        .map_err(|e| StoreError::Other(format!("decode user: {e}")))?;
+    let record: UserItem =
+        serde_dynamo::from_item(item).map_err(|e| StoreError::Other(format!("decode user: {e}")))?;
     let json = |s: &str| -> Result<JsonObject, StoreError> {
         serde_json::from_str(s).map_err(|e| StoreError::Other(format!("decode user JSON: {e}")))
     };
@@ -258,10 +249,7 @@ pub trait UserStore: Send + Sync {
     /// A strongly consistent read of one user.
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
     /// Users by id, in the order asked; missing ones are skipped.
-    fn get_many(
-        &self,
-        ids: &[String],
-    ) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
+    fn get_many(&self, ids: &[String]) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
     /// Atomically moves a user from `before` to `after` (create: no `before`; delete: no
     /// `after`), with guards, counter and any extra writes in the same transaction.
     fn commit(
@@ -272,16 +260,10 @@ pub trait UserStore: Send + Sync {
     /// The unfiltered number of users (O(1): a counter).
     fn count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Ids of the newest users, skipping `offset`.
-    fn newest(
-        &self,
-        offset: u64,
-        limit: u64,
-    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    fn newest(&self, offset: u64, limit: u64)
+    -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
     /// A superset of the users that match `search`, as search rows.
-    fn candidates(
-        &self,
-        search: &Search,
-    ) -> impl Future<Output = Result<Vec<SearchRow>, StoreError>> + Send;
+    fn candidates(&self, search: &Search) -> impl Future<Output = Result<Vec<SearchRow>, StoreError>> + Send;
     /// Who holds each of these guards (for reporting conflicts before a write is attempted).
     fn guard_owners(
         &self,
@@ -298,23 +280,12 @@ pub struct DynamoUsers {
 
 impl DynamoUsers {
     pub fn new(client: Client, table: impl Into<String>, username_case_sensitive: bool) -> Self {
-        Self {
-            client,
-            table: table.into(),
-            username_case_sensitive,
-        }
+        Self { client, table: table.into(), username_case_sensitive }
     }
 
-    fn err<E, R>(
-        &self,
-        label: &'static str,
-    ) -> impl Fn(aws_sdk_dynamodb::error::SdkError<E, R>) -> StoreError
+    fn err<E, R>(&self, label: &'static str) -> impl Fn(aws_sdk_dynamodb::error::SdkError<E, R>) -> StoreError
     where
-        E: aws_sdk_dynamodb::error::ProvideErrorMetadata
-            + std::error::Error
-            + Send
-            + Sync
-            + 'static,
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug,
     {
         move |e| StoreError::from_sdk(e, label)
@@ -354,11 +325,7 @@ impl DynamoUsers {
         }
     }
 
-    async fn field_lookup(
-        &self,
-        field: Field,
-        hint: &IndexHint,
-    ) -> Result<Vec<SearchRow>, StoreError> {
+    async fn field_lookup(&self, field: Field, hint: &IndexHint) -> Result<Vec<SearchRow>, StoreError> {
         let (index, partition, sort) = field_index(field);
         let names = HashMap::from([
             ("#p".to_string(), partition.to_string()),
@@ -375,10 +342,7 @@ impl DynamoUsers {
                 (":p".to_string(), AttributeValue::S(first_char(value))),
                 (":v".to_string(), AttributeValue::S(value.clone())),
             ]);
-            rows.extend(
-                self.query_rows(index, condition, bind, names.clone())
-                    .await?,
-            );
+            rows.extend(self.query_rows(index, condition, bind, names.clone()).await?);
         }
         Ok(rows)
     }
@@ -429,12 +393,7 @@ impl UserStore for DynamoUsers {
                     .send()
                     .await
                     .map_err(self.err("batch_get"))?;
-                for item in out
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
+                for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
                     let user = decode(item)?;
                     found.insert(user.id.clone(), user);
                 }
@@ -453,54 +412,30 @@ impl UserStore for DynamoUsers {
         };
         match (before, after) {
             (_, Some(after)) => {
-                let condition = before
-                    .map(version_is)
-                    .unwrap_or_else(|| Condition::absent("pk"));
+                let condition = before.map(version_is).unwrap_or_else(|| Condition::absent("pk"));
                 tx.put(USER_LABEL, &self.table, encode(after)?, Some(condition));
             }
             (Some(before), None) => {
-                tx.delete(
-                    USER_LABEL,
-                    &self.table,
-                    key(user_pk(&before.id)),
-                    Some(version_is(before)),
-                );
+                tx.delete(USER_LABEL, &self.table, key(user_pk(&before.id)), Some(version_is(before)));
             }
             (None, None) => return Ok(()),
         }
-        let held: HashSet<Guard> = before
-            .map(|u| guards(u, self.username_case_sensitive))
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        let wanted: HashSet<Guard> = after
-            .map(|u| guards(u, self.username_case_sensitive))
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let held: HashSet<Guard> =
+            before.map(|u| guards(u, self.username_case_sensitive)).unwrap_or_default().into_iter().collect();
+        let wanted: HashSet<Guard> =
+            after.map(|u| guards(u, self.username_case_sensitive)).unwrap_or_default().into_iter().collect();
         if let Some(owner) = after {
             for guard in wanted.difference(&held) {
                 let mut item = key(guard.key.clone());
                 item.insert("userId".into(), AttributeValue::S(owner.id.clone()));
                 item.insert("kind".into(), AttributeValue::S("guard".into()));
-                tx.put(
-                    guard.kind.label(),
-                    &self.table,
-                    item,
-                    Some(Condition::absent("pk")),
-                );
+                tx.put(guard.kind.label(), &self.table, item, Some(Condition::absent("pk")));
             }
         }
         if let Some(owner) = before {
             for guard in held.difference(&wanted) {
-                let mine = Condition::new("userId = :me")
-                    .value(":me", AttributeValue::S(owner.id.clone()));
-                tx.delete(
-                    RELEASE_LABEL,
-                    &self.table,
-                    key(guard.key.clone()),
-                    Some(mine),
-                );
+                let mine = Condition::new("userId = :me").value(":me", AttributeValue::S(owner.id.clone()));
+                tx.delete(RELEASE_LABEL, &self.table, key(guard.key.clone()), Some(mine));
             }
         }
         let delta = match (before, after) {
@@ -529,9 +464,7 @@ impl UserStore for DynamoUsers {
         let count = out
             .item
             .and_then(|item| {
-                item.get("count")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse::<i64>().ok())
+                item.get("count").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok())
             })
             .unwrap_or(0);
         Ok(count.max(0) as u64)
@@ -567,29 +500,16 @@ impl UserStore for DynamoUsers {
                 break;
             }
         }
-        Ok(ids
-            .into_iter()
-            .skip(offset as usize)
-            .take(limit as usize)
-            .collect())
+        Ok(ids.into_iter().skip(offset as usize).take(limit as usize).collect())
     }
 
     async fn candidates(&self, search: &Search) -> Result<Vec<SearchRow>, StoreError> {
         use crate::domain::search::Joint;
-        let hints: Vec<_> = search
-            .conditions
-            .iter()
-            .map(|c| (c, c.index_hint()))
-            .collect();
+        let hints: Vec<_> = search.conditions.iter().map(|c| (c, c.index_hint())).collect();
         // OR needs every condition served by an index; AND needs just one to narrow.
         let lookups: Option<Vec<_>> = match search.joint {
-            Joint::Or => hints
-                .iter()
-                .map(|(c, h)| h.clone().map(|h| (*c, h)))
-                .collect(),
-            Joint::And => hints
-                .iter()
-                .find_map(|(c, h)| h.clone().map(|h| vec![(*c, h)])),
+            Joint::Or => hints.iter().map(|(c, h)| h.clone().map(|h| (*c, h))).collect(),
+            Joint::And => hints.iter().find_map(|(c, h)| h.clone().map(|h| vec![(*c, h)])),
         };
         let Some(lookups) = lookups else {
             return self.all_rows().await;
@@ -620,8 +540,7 @@ impl UserStore for DynamoUsers {
                 .send()
                 .await
                 .map_err(self.err("guard"))?;
-            if let Some(AttributeValue::S(owner)) = out.item.as_ref().and_then(|i| i.get("userId"))
-            {
+            if let Some(AttributeValue::S(owner)) = out.item.as_ref().and_then(|i| i.get("userId")) {
                 owners.push((guard.clone(), owner.clone()));
             }
         }

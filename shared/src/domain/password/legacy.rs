@@ -79,18 +79,8 @@ impl NodeDigest {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Scheme {
     Digest(NodeDigest),
-    Pbkdf2 {
-        salt: Vec<u8>,
-        iterations: u32,
-        key_len: usize,
-        digest: NodeDigest,
-    },
-    FirebaseScrypt {
-        salt: Vec<u8>,
-        signer_key: Vec<u8>,
-        log_n: u8,
-        rounds: u32,
-    },
+    Pbkdf2 { salt: Vec<u8>, iterations: u32, key_len: usize, digest: NodeDigest },
+    FirebaseScrypt { salt: Vec<u8>, signer_key: Vec<u8>, log_n: u8, rounds: u32 },
 }
 
 /// A parsed, validated `Legacy` digest.
@@ -109,21 +99,12 @@ impl LegacyDigest {
         let Ok(Value::Array(tuple)) = serde_json::from_str::<Value>(digest) else {
             return Err(Error::InvalidLegacyFormat);
         };
-        let [
-            Value::String(algorithm),
-            Value::Array(args),
-            Value::String(expected),
-        ] = tuple.as_slice()
-        else {
+        let [Value::String(algorithm), Value::Array(args), Value::String(expected)] = tuple.as_slice() else {
             return Err(Error::InvalidLegacyFormat);
         };
         let args: Vec<String> = args
             .iter()
-            .map(|a| {
-                a.as_str()
-                    .map(str::to_string)
-                    .ok_or(Error::InvalidLegacyFormat)
-            })
+            .map(|a| a.as_str().map(str::to_string).ok_or(Error::InvalidLegacyFormat))
             .collect::<Result<_, _>>()?;
         if !args.iter().any(|a| a == PLACEHOLDER) {
             return Err(Error::InvalidLegacyFormat);
@@ -136,47 +117,29 @@ impl LegacyDigest {
                     .ok_or_else(|| Error::UnsupportedLegacyAlgorithm(name.to_string()))?,
             ),
         };
-        Ok(Self {
-            scheme,
-            args,
-            expected: expected.clone(),
-        })
+        Ok(Self { scheme, args, expected: expected.clone() })
     }
 
     /// Recomputes with `candidate` in place of `"@"` and compares in constant time.
     pub fn matches(&self, candidate: &str) -> bool {
-        let resolved: Vec<&str> = self
-            .args
-            .iter()
-            .map(|a| if a == PLACEHOLDER { candidate } else { a })
-            .collect();
+        let resolved: Vec<&str> =
+            self.args.iter().map(|a| if a == PLACEHOLDER { candidate } else { a }).collect();
         let computed = match &self.scheme {
             Scheme::Digest(digest) => hex::encode(digest.digest(resolved.concat().as_bytes())),
-            Scheme::Pbkdf2 {
-                salt,
-                iterations,
-                key_len,
-                digest,
-            } => {
+            Scheme::Pbkdf2 { salt, iterations, key_len, digest } => {
                 let password = resolved.get(4).copied().unwrap_or(candidate);
                 let mut out = vec![0u8; *key_len];
-                if digest
-                    .pbkdf2(password.as_bytes(), salt, *iterations, &mut out)
-                    .is_none()
-                {
+                if digest.pbkdf2(password.as_bytes(), salt, *iterations, &mut out).is_none() {
                     return false;
                 }
                 hex::encode(out)
             }
-            Scheme::FirebaseScrypt {
-                salt,
-                signer_key,
-                log_n,
-                rounds,
-            } => match firebase_scrypt(candidate.as_bytes(), salt, signer_key, *log_n, *rounds) {
-                Some(hash) => STANDARD.encode(hash),
-                None => return false,
-            },
+            Scheme::FirebaseScrypt { salt, signer_key, log_n, rounds } => {
+                match firebase_scrypt(candidate.as_bytes(), salt, signer_key, *log_n, *rounds) {
+                    Some(hash) => STANDARD.encode(hash),
+                    None => return false,
+                }
+            }
         };
         computed.as_bytes().ct_eq(self.expected.as_bytes()).into()
     }
@@ -204,12 +167,7 @@ fn parse_pbkdf2(args: &[String], algorithm: &str) -> Result<Scheme, Error> {
     let digest = NodeDigest::from_name(digest)
         .filter(|d| d.pbkdf2(b"", b"", 1, &mut [0u8; 1]).is_some())
         .ok_or_else(|| Error::UnsupportedLegacyAlgorithm(format!("{algorithm} with {digest}")))?;
-    Ok(Scheme::Pbkdf2 {
-        salt,
-        iterations,
-        key_len,
-        digest,
-    })
+    Ok(Scheme::Pbkdf2 { salt, iterations, key_len, digest })
 }
 
 /// `[salt, signerKey, saltSeparator, rounds, memCost, ...]`, all keys base64 or base64url.
@@ -220,9 +178,7 @@ fn parse_firebase(args: &[String]) -> Result<Scheme, Error> {
     let decode = |s: &str| {
         let standard = s.replace('-', "+").replace('_', "/");
         let padded = format!("{standard}{}", "=".repeat((4 - standard.len() % 4) % 4));
-        STANDARD
-            .decode(padded)
-            .map_err(|_| Error::InvalidLegacyFormat)
+        STANDARD.decode(padded).map_err(|_| Error::InvalidLegacyFormat)
     };
     let mut salt = decode(salt)?;
     salt.extend(decode(separator)?);
@@ -237,12 +193,7 @@ fn parse_firebase(args: &[String]) -> Result<Scheme, Error> {
             "firebase-scrypt memCost {log_n} / rounds {rounds} exceed {MAX_FIREBASE_MEM_COST} / {MAX_FIREBASE_ROUNDS}"
         )));
     }
-    Ok(Scheme::FirebaseScrypt {
-        salt,
-        signer_key,
-        log_n,
-        rounds,
-    })
+    Ok(Scheme::FirebaseScrypt { salt, signer_key, log_n, rounds })
 }
 
 /// Firebase's scrypt: derive a key with scrypt(N=2^memCost, r=rounds, p=1, 32 bytes), then
@@ -302,25 +253,15 @@ mod tests {
             serde_json::json!(["sha256", "@", "x"]),
             serde_json::json!(["pbkdf2", ["hex:xyz", "1000", "32", "sha256", "@"], "x"]),
         ] {
-            assert!(
-                matches!(legacy(bad.clone()), Err(Error::InvalidLegacyFormat)),
-                "{bad}"
-            );
+            assert!(matches!(legacy(bad.clone()), Err(Error::InvalidLegacyFormat)), "{bad}");
         }
-        assert!(matches!(
-            LegacyDigest::parse("{"),
-            Err(Error::InvalidLegacyFormat)
-        ));
+        assert!(matches!(LegacyDigest::parse("{"), Err(Error::InvalidLegacyFormat)));
         assert!(matches!(
             legacy(serde_json::json!(["whirlpool9", ["@"], "x"])),
             Err(Error::UnsupportedLegacyAlgorithm(name)) if name == "whirlpool9"
         ));
         assert!(matches!(
-            legacy(serde_json::json!([
-                "pbkdf2",
-                ["s", "2000001", "32", "sha256", "@"],
-                "x"
-            ])),
+            legacy(serde_json::json!(["pbkdf2", ["s", "2000001", "32", "sha256", "@"], "x"])),
             Err(Error::DigestCostTooHigh(_))
         ));
     }

@@ -87,10 +87,7 @@ impl PasswordHash {
             .hash_password(password.as_bytes())
             .expect("hashing with valid parameters succeeds")
             .to_string();
-        Self {
-            digest,
-            algorithm: PasswordAlgorithm::Argon2id,
-        }
+        Self { digest, algorithm: PasswordAlgorithm::Argon2id }
     }
 
     /// Accepts an imported digest. Like Logto, only `Legacy` digests are checked for shape;
@@ -113,9 +110,9 @@ impl PasswordHash {
         use PasswordAlgorithm::*;
         let candidate_bytes = candidate.as_bytes();
         match self.algorithm {
-            Argon2i | Argon2id | Argon2d => Argon2::default()
-                .verify_password(candidate_bytes, self.digest.as_str())
-                .is_ok(),
+            Argon2i | Argon2id | Argon2d => {
+                Argon2::default().verify_password(candidate_bytes, self.digest.as_str()).is_ok()
+            }
             Bcrypt => bcrypt::verify(candidate, &self.digest).unwrap_or(false),
             MD5 => equal_hex(&Md5::digest(candidate_bytes), &self.digest),
             SHA1 => equal_hex(&Sha1::digest(candidate_bytes), &self.digest),
@@ -165,10 +162,7 @@ pub async fn verify(hash: Option<PasswordHash>, candidate: String) -> Result<boo
 }
 
 fn equal_hex(computed: &[u8], expected: &str) -> bool {
-    hex::encode(computed)
-        .as_bytes()
-        .ct_eq(expected.as_bytes())
-        .into()
+    hex::encode(computed).as_bytes().ct_eq(expected.as_bytes()).into()
 }
 
 /// `(m, t, p)` of a PHC-encoded Argon2 hash, if it parses.
@@ -193,9 +187,9 @@ fn check_bcrypt_cost(digest: &str) -> Result<(), Error> {
     // `$2b$12$...`: the cost is the two digits after the second `$`.
     let cost = digest.split('$').nth(2).and_then(|c| c.parse::<u32>().ok());
     match cost {
-        Some(cost) if cost > MAX_BCRYPT_COST => Err(Error::DigestCostTooHigh(format!(
-            "bcrypt cost {cost} exceeds {MAX_BCRYPT_COST}"
-        ))),
+        Some(cost) if cost > MAX_BCRYPT_COST => {
+            Err(Error::DigestCostTooHigh(format!("bcrypt cost {cost} exceeds {MAX_BCRYPT_COST}")))
+        }
         _ => Ok(()),
     }
 }
@@ -207,11 +201,7 @@ mod tests {
     #[test]
     fn new_hashes_are_argon2id_at_owasp_parameters() {
         let hash = PasswordHash::new_argon2id("correct horse");
-        assert!(
-            hash.digest.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{}",
-            hash.digest
-        );
+        assert!(hash.digest.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", hash.digest);
         assert!(hash.matches("correct horse"));
         assert!(!hash.matches("wrong"));
         assert!(!hash.needs_rehash());
@@ -219,11 +209,8 @@ mod tests {
 
     #[test]
     fn unsalted_hex_digests() {
-        let md5 = PasswordHash::import(
-            "5f4dcc3b5aa765d61d8327deb882cf99".into(),
-            PasswordAlgorithm::MD5,
-        )
-        .unwrap();
+        let md5 =
+            PasswordHash::import("5f4dcc3b5aa765d61d8327deb882cf99".into(), PasswordAlgorithm::MD5).unwrap();
         assert!(md5.matches("password") && !md5.matches("Password"));
         let sha1 = PasswordHash {
             digest: "5baa61e4c9b93f3f0682250b6cf8331b7ee68fd8".into(),
@@ -239,10 +226,7 @@ mod tests {
             digest: "5F4DCC3B5AA765D61D8327DEB882CF99".into(),
             algorithm: PasswordAlgorithm::MD5,
         };
-        assert!(
-            !upper.matches("password"),
-            "Logto compares lowercase hex exactly"
-        );
+        assert!(!upper.matches("password"), "Logto compares lowercase hex exactly");
     }
 
     #[test]
@@ -254,19 +238,13 @@ mod tests {
         ));
         let bcrypt15 = "$2b$15$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
         assert!(PasswordHash::import(bcrypt15.into(), PasswordAlgorithm::Bcrypt).is_err());
-        assert!(
-            PasswordHash::import("a".repeat(256), PasswordAlgorithm::MD5).is_ok(),
-            "not format-checked"
-        );
+        assert!(PasswordHash::import("a".repeat(256), PasswordAlgorithm::MD5).is_ok(), "not format-checked");
     }
 
     #[test]
     fn failures_without_a_slow_hash_still_pay_an_argon2_run() {
         assert!(!verify_blocking(None, "anything"));
-        let md5 = PasswordHash {
-            digest: "00".into(),
-            algorithm: PasswordAlgorithm::MD5,
-        };
+        let md5 = PasswordHash { digest: "00".into(), algorithm: PasswordAlgorithm::MD5 };
         assert!(!verify_blocking(Some(&md5), "anything"));
     }
 }

@@ -1,0 +1,205 @@
+//! Bearer tokens, Logto's model: OAuth 2.0 client-credentials JWTs for the API indicator,
+//! scope `all` or finer scopes. Verification is in-process with keys loaded at cold start.
+
+pub mod keys;
+
+use jsonwebtoken::{Algorithm, Header, Validation, decode, decode_header, encode};
+use serde::{Deserialize, Serialize};
+
+pub use keys::{PublicKeys, SigningKey, SigningKeys};
+
+use crate::error::Error;
+
+/// Clock skew tolerated on `exp` (and `iat`), in seconds.
+pub const LEEWAY_SECS: u64 = 60;
+/// How long an access token lives.
+pub const TOKEN_TTL_SECS: i64 = 3600;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Logto's management scope: everything.
+    All,
+    UsersRead,
+    UsersWrite,
+    PasswordsWrite,
+    LogsRead,
+}
+
+impl Scope {
+    pub const EVERY: [Scope; 5] =
+        [Scope::All, Scope::UsersRead, Scope::UsersWrite, Scope::PasswordsWrite, Scope::LogsRead];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::All => "all",
+            Scope::UsersRead => "users:read",
+            Scope::UsersWrite => "users:write",
+            Scope::PasswordsWrite => "passwords:write",
+            Scope::LogsRead => "logs:read",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::EVERY.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// The claims of an access token (decisions §4).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    pub aud: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+/// Who is calling: the token's subject and app, and what it may do.
+#[derive(Clone, Debug, Default)]
+pub struct Caller {
+    pub subject: Option<String>,
+    pub application_id: Option<String>,
+    pub scopes: Vec<String>,
+}
+
+impl Caller {
+    /// 403 `auth.forbidden` unless the token carries `all` or `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), Error> {
+        if self.scopes.iter().any(|s| s == Scope::All.name() || s == scope.name()) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden)
+        }
+    }
+}
+
+/// Checks bearer tokens against the published keys, the issuer and the API indicator.
+#[derive(Clone)]
+pub struct Verifier {
+    keys: PublicKeys,
+    validation: Validation,
+}
+
+impl Verifier {
+    /// The verifier a function builds at cold start: public keys from `AUTH_JWKS`, or derived
+    /// from `SIGNING_KEYS`. Without either it refuses to start: no keys, no requests.
+    pub fn from_config(config: &crate::config::AuthConfig) -> Result<Self, String> {
+        let jwks = match (&config.public_jwks, &config.signing_keys) {
+            (Some(jwks), _) => serde_json::from_str(jwks).map_err(|e| format!("AUTH_JWKS: {e}"))?,
+            (None, Some(private)) => SigningKeys::parse(private)?.jwks(),
+            (None, None) => return Err("no keys to verify tokens with: set AUTH_JWKS or SIGNING_KEYS".into()),
+        };
+        Ok(Self::new(PublicKeys::from_jwks(&jwks)?, &config.issuer, &config.api_indicator))
+    }
+
+    pub fn new(keys: PublicKeys, issuer: &str, audience: &str) -> Self {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.leeway = LEEWAY_SECS;
+        Self { keys, validation }
+    }
+
+    /// Logto's checks, in its order: a header (401 `auth.authorization_header_missing`), the
+    /// Bearer scheme (401 `auth.authorization_token_type_not_supported`), a valid token
+    /// (401 `auth.unauthorized`), a subject (401 `auth.jwt_sub_missing`).
+    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, Error> {
+        let header = authorization.ok_or(Error::AuthorizationHeaderMissing)?;
+        let token = header.strip_prefix("Bearer ").ok_or(Error::AuthorizationTypeNotSupported)?.trim();
+        let unauthorized = |why: &str| Error::Unauthorized(why.to_string());
+        let kid = decode_header(token)
+            .map_err(|e| unauthorized(&e.to_string()))?
+            .kid
+            .ok_or_else(|| unauthorized("no kid"))?;
+        let key = self.keys.get(&kid).ok_or_else(|| unauthorized("unknown kid"))?;
+        let claims =
+            decode::<Claims>(token, key, &self.validation).map_err(|e| unauthorized(&e.to_string()))?.claims;
+        let subject = claims.sub.filter(|s| !s.is_empty()).ok_or(Error::JwtSubMissing)?;
+        let scopes = claims.scope.unwrap_or_default().split_whitespace().map(String::from).collect();
+        Ok(Caller { subject: Some(subject), application_id: claims.client_id, scopes })
+    }
+}
+
+/// Signs an access token for `client_id` with the active key.
+pub fn issue(
+    key: &SigningKey,
+    issuer: &str,
+    audience: &str,
+    client_id: &str,
+    scope: &str,
+    now_secs: i64,
+) -> String {
+    let claims = Claims {
+        iss: issuer.to_string(),
+        sub: Some(client_id.to_string()),
+        aud: audience.to_string(),
+        scope: Some(scope.to_string()),
+        client_id: Some(client_id.to_string()),
+        iat: now_secs,
+        exp: now_secs + TOKEN_TTL_SECS,
+        jti: crate::domain::id::random_id(21),
+    };
+    sign(key, &claims)
+}
+
+/// Signs arbitrary claims (tests use it to forge expired or foreign tokens).
+pub fn sign(key: &SigningKey, claims: &impl Serialize) -> String {
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(key.kid.clone());
+    encode(&header, claims, &key.encoding_key()).expect("Ed25519 signing does not fail")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISS: &str = "https://example.test/oidc";
+    const AUD: &str = "https://default.logto.app/api";
+
+    fn now() -> i64 {
+        crate::domain::now_ms() / 1000
+    }
+
+    fn verifier(keys: &SigningKeys) -> Verifier {
+        Verifier::new(PublicKeys::from_jwks(&keys.jwks()).unwrap(), ISS, AUD)
+    }
+
+    #[test]
+    fn a_token_round_trips_and_carries_its_scopes() {
+        let keys = SigningKeys::generate();
+        let token = issue(keys.active(), ISS, AUD, "app1", "users:read logs:read", now());
+        let caller = verifier(&keys).authenticate(Some(&format!("Bearer {token}"))).unwrap();
+        assert_eq!(caller.subject.as_deref(), Some("app1"));
+        assert_eq!(caller.application_id.as_deref(), Some("app1"));
+        assert!(caller.require(Scope::UsersRead).is_ok());
+        assert!(matches!(caller.require(Scope::UsersWrite), Err(Error::Forbidden)));
+    }
+
+    #[test]
+    fn rotation_keeps_old_tokens_valid_until_the_old_key_is_retired() {
+        let old = SigningKeys::generate();
+        let old_token = issue(old.active(), ISS, AUD, "app1", "all", now());
+        let rotated = old.rotated();
+        let new_token = issue(rotated.active(), ISS, AUD, "app1", "all", now());
+        assert_ne!(rotated.active().kid, old.active().kid);
+        for token in [&old_token, &new_token] {
+            assert!(verifier(&rotated).authenticate(Some(&format!("Bearer {token}"))).is_ok());
+        }
+        let retired = rotated.retired(&old.active().kid).unwrap();
+        assert!(matches!(
+            verifier(&retired).authenticate(Some(&format!("Bearer {old_token}"))),
+            Err(Error::Unauthorized(_))
+        ));
+        assert!(verifier(&retired).authenticate(Some(&format!("Bearer {new_token}"))).is_ok());
+        assert!(retired.retired(&retired.active().kid).is_err(), "the last key stays");
+        let reparsed = SigningKeys::parse(&retired.to_json()).unwrap();
+        assert_eq!(reparsed.jwks(), retired.jwks());
+    }
+}

@@ -1,0 +1,303 @@
+//! Authentication: every `/api` route refuses bad tokens with Logto's codes before its handler
+//! runs; the token endpoint follows RFC 6749/8707; keys rotate without breaking tokens.
+
+use base64::{Engine, engine::general_purpose::STANDARD, engine::general_purpose::URL_SAFE_NO_PAD};
+use lambda_http::http::Method;
+use serde_json::{Value, json};
+
+use integration_tests::{Env, Reply, request_raw};
+use shared::auth::{Claims, SigningKeys, sign};
+use shared::store::apps::{DynamoApps, M2mApp};
+
+fn now() -> i64 {
+    shared::domain::now_ms() / 1000
+}
+
+fn claims(env: &Env) -> Claims {
+    Claims {
+        iss: env.config.auth.issuer.clone(),
+        sub: Some("test-app".into()),
+        aud: env.config.auth.api_indicator.clone(),
+        scope: Some("all".into()),
+        client_id: Some("test-app".into()),
+        iat: now(),
+        exp: now() + 600,
+        jti: "jti".into(),
+    }
+}
+
+/// Every token the matrix tries, with the answer each must get on every route.
+fn bad_credentials(env: &Env) -> Vec<(&'static str, Option<String>, u16, &'static str)> {
+    let stranger = SigningKeys::generate();
+    // Same kid as ours, someone else's key: the signature does not verify.
+    let forged = {
+        let token = sign(stranger.active(), &claims(env));
+        let (_, rest) = token.split_once('.').unwrap();
+        let header = URL_SAFE_NO_PAD
+            .encode(json!({"alg": "EdDSA", "typ": "JWT", "kid": env.keys.active().kid}).to_string());
+        format!("{header}.{rest}")
+    };
+    let alg_none = {
+        let header = URL_SAFE_NO_PAD.encode(json!({"alg": "none", "kid": env.keys.active().kid}).to_string());
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_string(&claims(env)).unwrap());
+        format!("{header}.{payload}.")
+    };
+    let with = |change: &dyn Fn(&mut Claims)| {
+        let mut c = claims(env);
+        change(&mut c);
+        format!("Bearer {}", sign(env.keys.active(), &c))
+    };
+    vec![
+        ("no header", None, 401, "auth.authorization_header_missing"),
+        (
+            "Basic scheme",
+            Some("Basic dGVzdDp0ZXN0".into()),
+            401,
+            "auth.authorization_token_type_not_supported",
+        ),
+        ("malformed", Some("Bearer not.a.token".into()), 401, "auth.unauthorized"),
+        ("bad signature", Some(format!("Bearer {forged}")), 401, "auth.unauthorized"),
+        (
+            "key not in JWKS",
+            Some(format!("Bearer {}", sign(stranger.active(), &claims(env)))),
+            401,
+            "auth.unauthorized",
+        ),
+        ("alg none", Some(format!("Bearer {alg_none}")), 401, "auth.unauthorized"),
+        (
+            "expired",
+            Some(with(&|c| {
+                c.iat = now() - 7200;
+                c.exp = now() - 120
+            })),
+            401,
+            "auth.unauthorized",
+        ),
+        ("wrong aud", Some(with(&|c| c.aud = "https://other.example/api".into())), 401, "auth.unauthorized"),
+        ("wrong iss", Some(with(&|c| c.iss = "https://evil.example/oidc".into())), 401, "auth.unauthorized"),
+        ("no sub", Some(with(&|c| c.sub = None)), 401, "auth.jwt_sub_missing"),
+        ("no scope", Some(with(&|c| c.scope = None)), 403, "auth.forbidden"),
+        ("scope not covering", Some(with(&|c| c.scope = Some("logs:read".into()))), 403, "auth.forbidden"),
+    ]
+}
+
+/// Every `/api` route of the users and passwords functions, with concrete paths and bodies.
+fn api_routes(user_id: &str) -> Vec<(Method, String, Option<Value>)> {
+    let mut routes = Vec::new();
+    for (method, pattern) in users::routes().iter().chain(passwords::routes()) {
+        let path = pattern.replace("{userId}", user_id).replace("{target}", "github");
+        let body = match *method {
+            Method::GET | Method::DELETE => None,
+            _ => Some(json!({"name": "changed", "password": "changed", "isSuspended": true, "userId": "gh",
+                             "customData": {"changed": true}, "profile": {"nickname": "changed"}})),
+        };
+        routes.push((method.clone(), path, body));
+    }
+    routes
+}
+
+#[tokio::test]
+async fn every_route_refuses_every_bad_token_before_its_handler_runs() {
+    let env = Env::new().await;
+    let user = env.create_user(json!({"username": "untouched", "password": "pw"})).await;
+    let user_id = user["id"].as_str().unwrap();
+    let before = env.scan_users_table().await;
+    let routes = api_routes(user_id);
+    assert_eq!(routes.len(), 15);
+    for (case, authorization, status, code) in bad_credentials(&env) {
+        for (method, path, body) in &routes {
+            let reply = env.call_as(authorization.as_deref(), method.clone(), path, body.clone()).await;
+            assert_eq!(
+                (reply.status, reply.code()),
+                (status, code),
+                "{case}: {method} {path}: {}",
+                reply.body
+            );
+            if status == 401 {
+                assert_eq!(reply.header("www-authenticate"), Some("Bearer"), "{case}: {method} {path}");
+            }
+            if code == "auth.authorization_token_type_not_supported" {
+                assert_eq!(reply.body["data"], json!({"supportedTypes": ["Bearer"]}));
+            }
+        }
+    }
+    assert_eq!(env.scan_users_table().await, before, "no handler ran: nothing was written");
+}
+
+#[tokio::test]
+async fn finer_scopes_open_exactly_their_routes() {
+    let env = Env::new().await;
+    let user = env.create_user(json!({"username": "scoped"})).await;
+    let path = format!("/api/users/{}", user["id"].as_str().unwrap());
+    let read = format!("Bearer {}", env.token("users:read"));
+    let write = format!("Bearer {}", env.token("users:write"));
+    let passwords = format!("Bearer {}", env.token("passwords:write"));
+    assert_eq!(env.call_as(Some(&read), Method::GET, &path, None).await.status, 200);
+    env.call_as(Some(&read), Method::PATCH, &path, Some(json!({"name": "x"})))
+        .await
+        .assert_error(403, "auth.forbidden");
+    assert_eq!(env.call_as(Some(&write), Method::PATCH, &path, Some(json!({"name": "x"}))).await.status, 200);
+    env.call_as(Some(&write), Method::GET, &path, None).await.assert_error(403, "auth.forbidden");
+    let set = env
+        .call_as(Some(&passwords), Method::PATCH, &format!("{path}/password"), Some(json!({"password": "p"})))
+        .await;
+    assert_eq!(set.status, 200);
+    assert_eq!(
+        env.call_as(Some(&read), Method::GET, &format!("{path}/has-password"), None).await.status,
+        200
+    );
+    // A valid token reaching an unknown route gets the 404; without one, the 401 comes first.
+    env.call_as(Some(&read), Method::GET, "/api/nothing", None)
+        .await
+        .assert_error(404, "guard.route_not_found");
+    env.call_as(None, Method::GET, "/api/nothing", None)
+        .await
+        .assert_error(401, "auth.authorization_header_missing");
+}
+
+async fn app(env: &Env, scopes: &[&str]) -> (M2mApp, String) {
+    let (app, secret) = M2mApp::create("test", scopes.iter().map(|s| s.to_string()).collect());
+    DynamoApps::new(env.client.clone(), &env.config.tables.apps).insert(&app).await.unwrap();
+    (app, secret)
+}
+
+async fn token_request(env: &Env, basic: Option<(&str, &str)>, form: &str) -> Reply {
+    let mut request = request_raw(Method::POST, "/oidc/token", form);
+    request.headers_mut().insert("content-type", "application/x-www-form-urlencoded".parse().unwrap());
+    if let Some((id, secret)) = basic {
+        let value = format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")));
+        request.headers_mut().insert("authorization", value.parse().unwrap());
+    }
+    env.send(request).await
+}
+
+const RESOURCE: &str = "resource=https%3A%2F%2Fdefault.logto.app%2Fapi";
+
+#[tokio::test]
+async fn client_credentials_with_basic_or_form_credentials() {
+    let env = Env::new().await;
+    let (app, secret) = app(&env, &["all"]).await;
+    let basic = token_request(
+        &env,
+        Some((&app.client_id, &secret)),
+        &format!("grant_type=client_credentials&{RESOURCE}&scope=all"),
+    )
+    .await;
+    assert_eq!(basic.status, 200, "{}", basic.body);
+    assert_eq!(basic.body["token_type"], "Bearer");
+    assert_eq!(basic.body["scope"], "all");
+    assert_eq!(basic.body["expires_in"], 3600);
+    assert_eq!(basic.header("cache-control"), Some("no-store"));
+    let token = basic.body["access_token"].as_str().unwrap();
+    let listed = env.call_as(Some(&format!("Bearer {token}")), Method::GET, "/api/users", None).await;
+    assert_eq!(listed.status, 200, "the issued token opens the API: {}", listed.body);
+
+    let form = format!(
+        "grant_type=client_credentials&{RESOURCE}&client_id={}&client_secret={secret}",
+        app.client_id
+    );
+    let posted = token_request(&env, None, &form).await;
+    assert_eq!(posted.status, 200, "{}", posted.body);
+    assert_eq!(posted.body["scope"], "all", "no scope asked: the app's scopes");
+
+    let claims_part = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims_part).unwrap()).unwrap();
+    assert_eq!(claims["sub"], app.client_id.as_str());
+    assert_eq!(claims["client_id"], app.client_id.as_str());
+    assert_eq!(claims["aud"], "https://default.logto.app/api");
+    assert_eq!(claims["iss"], env.config.auth.issuer.as_str());
+    for claim in ["iat", "exp", "jti"] {
+        assert!(claims.get(claim).is_some(), "{claim}");
+    }
+}
+
+#[tokio::test]
+async fn token_endpoint_errors_follow_rfc_6749() {
+    let env = Env::new().await;
+    let (app, secret) = app(&env, &["users:read"]).await;
+    let good = format!("grant_type=client_credentials&{RESOURCE}");
+    let client_id = app.client_id.clone();
+    let id = client_id.as_str();
+
+    let wrong = token_request(&env, Some((id, "wrong-secret")), &good).await;
+    assert_eq!((wrong.status, &wrong.body["error"]), (401, &json!("invalid_client")));
+    assert_eq!(wrong.header("www-authenticate"), Some("Basic"));
+    let unknown = token_request(&env, Some(("nobody", &secret)), &good).await;
+    assert_eq!((unknown.status, &unknown.body["error"]), (401, &json!("invalid_client")));
+    let none = token_request(&env, None, &good).await;
+    assert_eq!((none.status, &none.body["error"]), (401, &json!("invalid_client")));
+
+    let grant = token_request(&env, Some((id, &secret)), &format!("grant_type=password&{RESOURCE}")).await;
+    assert_eq!((grant.status, &grant.body["error"]), (400, &json!("unsupported_grant_type")));
+    let unknown_scope =
+        token_request(&env, Some((id, &secret)), &format!("{good}&scope=users:read%20admin")).await;
+    assert_eq!((unknown_scope.status, &unknown_scope.body["error"]), (400, &json!("invalid_scope")));
+    let not_allowed = token_request(&env, Some((id, &secret)), &format!("{good}&scope=users:write")).await;
+    assert_eq!((not_allowed.status, &not_allowed.body["error"]), (400, &json!("invalid_scope")));
+    let target = token_request(
+        &env,
+        Some((id, &secret)),
+        "grant_type=client_credentials&resource=https%3A%2F%2Fother%2Fapi",
+    )
+    .await;
+    assert_eq!((target.status, &target.body["error"]), (400, &json!("invalid_target")));
+    let missing_target = token_request(&env, Some((id, &secret)), "grant_type=client_credentials").await;
+    assert_eq!(missing_target.body["error"], "invalid_target");
+    let twice =
+        token_request(&env, Some((id, &secret)), &format!("{good}&grant_type=client_credentials")).await;
+    assert_eq!((twice.status, &twice.body["error"]), (400, &json!("invalid_request")));
+    let narrowed = token_request(&env, Some((id, &secret)), &format!("{good}&scope=users:read")).await;
+    assert_eq!((narrowed.status, &narrowed.body["scope"]), (200, &json!("users:read")));
+
+    // A disabled app is refused like a wrong secret.
+    let mut disabled = app;
+    disabled.enabled = false;
+    DynamoApps::new(env.client.clone(), &env.config.tables.apps).replace(&disabled).await.unwrap();
+    let refused = token_request(&env, Some((id, &secret)), &good).await;
+    assert_eq!((refused.status, &refused.body["error"]), (401, &json!("invalid_client")));
+}
+
+#[tokio::test]
+async fn jwks_and_discovery_publish_the_keys_and_endpoints() {
+    let env = Env::new().await;
+    let jwks = env.call_as(None, Method::GET, "/oidc/jwks", None).await;
+    assert_eq!(jwks.status, 200);
+    assert_eq!(jwks.body, env.keys.jwks());
+    assert_eq!(jwks.body["keys"][0]["kty"], "OKP");
+    assert!(jwks.body["keys"][0].get("d").is_none(), "no private part");
+    let mut request = integration_tests::request(Method::GET, "/oidc/.well-known/openid-configuration", None);
+    request.headers_mut().insert("host", "127.0.0.1:9000".parse().unwrap());
+    let discovery = env.send(request).await;
+    assert_eq!(discovery.body["issuer"], env.config.auth.issuer.as_str());
+    assert_eq!(discovery.body["token_endpoint"], "http://127.0.0.1:9000/oidc/token");
+    assert_eq!(discovery.body["jwks_uri"], "http://127.0.0.1:9000/oidc/jwks");
+}
+
+#[tokio::test]
+async fn tokens_of_a_rotated_key_verify_until_it_is_retired() {
+    let old_keys = SigningKeys::generate();
+    let rotated = old_keys.rotated();
+    let env = Env::with(|config| config.auth.signing_keys = Some(rotated.to_json())).await;
+    let old_token = format!("Bearer {}", sign(old_keys.active(), &claims(&env)));
+    let new_token = format!("Bearer {}", sign(rotated.active(), &claims(&env)));
+    for token in [&old_token, &new_token] {
+        assert_eq!(env.call_as(Some(token), Method::GET, "/api/users", None).await.status, 200);
+    }
+    let mut config = env.config.clone();
+    config.auth.signing_keys = Some(rotated.retired(&old_keys.active().kid).unwrap().to_json());
+    let after = users::App::new(&config, env.client.clone()).unwrap();
+    let mut request = integration_tests::request(Method::GET, "/api/users", None);
+    request.headers_mut().insert("authorization", old_token.parse().unwrap());
+    Reply::from(after.handle(request).await).assert_error(401, "auth.unauthorized");
+    let mut request = integration_tests::request(Method::GET, "/api/users", None);
+    request.headers_mut().insert("authorization", new_token.parse().unwrap());
+    assert_eq!(Reply::from(after.handle(request).await).status, 200);
+}
+
+#[tokio::test]
+async fn a_function_without_keys_refuses_to_start() {
+    let mut config = shared::Config::for_tables(shared::config::TableNames::with_prefix("nokeys"));
+    config.auth.signing_keys = None;
+    let client = shared::store::client_from_env().await;
+    assert!(users::App::new(&config, client).is_err());
+}
