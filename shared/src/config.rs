@@ -1,6 +1,7 @@
 //! Configuration, read once from the environment at cold start into a typed struct.
 //! Nothing else in the product reads environment variables.
 
+use base64::Engine;
 use std::env;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +31,8 @@ pub struct AuthConfig {
     pub issuer: String,
     /// `AUTH_JWKS`: the public keys verifiers accept (a JWKS document).
     pub public_jwks: Option<String>,
-    /// `SIGNING_KEYS`: the private key set inline (local stack, tests). Never logged.
+    /// `SIGNING_KEYS`: the private key set inline, JSON or its base64 (local stack, tests).
+    /// Never logged.
     pub signing_keys: Option<String>,
     /// `SIGNING_KEYS_SECRET_ID`: a Secrets Manager secret holding the private key set (AWS).
     pub signing_keys_secret_id: Option<String>,
@@ -89,7 +91,18 @@ impl Config {
             auth.issuer = issuer;
         }
         auth.public_jwks = env::var("AUTH_JWKS").ok().filter(|v| !v.is_empty());
-        auth.signing_keys = env::var("SIGNING_KEYS").ok().filter(|v| !v.is_empty());
+        auth.signing_keys = match env::var("SIGNING_KEYS") {
+            Ok(v) if v.trim_start().starts_with('{') => Some(v),
+            // Base64 of the JSON, for env files and tools that mangle quotes and commas.
+            Ok(v) if !v.is_empty() => Some(
+                base64::engine::general_purpose::STANDARD
+                    .decode(v.trim())
+                    .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok())
+                    .ok_or("SIGNING_KEYS is neither JSON nor base64 of JSON")?,
+            ),
+            _ => None,
+        };
         auth.signing_keys_secret_id = env::var("SIGNING_KEYS_SECRET_ID").ok().filter(|v| !v.is_empty());
         Ok(Self { tables, auth, username_case_sensitive, log_retention_days })
     }
