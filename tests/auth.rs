@@ -84,8 +84,9 @@ fn bad_credentials(env: &Env) -> Vec<(&'static str, Option<String>, u16, &'stati
 /// Every `/api` route of the users and passwords functions, with concrete paths and bodies.
 fn api_routes(user_id: &str) -> Vec<(Method, String, Option<Value>)> {
     let mut routes = Vec::new();
-    for (method, pattern) in users::routes().iter().chain(passwords::routes()) {
-        let path = pattern.replace("{userId}", user_id).replace("{target}", "github");
+    for (method, pattern) in users::routes().iter().chain(passwords::routes()).chain(logs::routes()) {
+        let path =
+            pattern.replace("{userId}", user_id).replace("{target}", "github").replace("{id}", "some-log-id");
         let body = match *method {
             Method::GET | Method::DELETE => None,
             _ => Some(json!({"name": "changed", "password": "changed", "isSuspended": true, "userId": "gh",
@@ -103,9 +104,15 @@ async fn every_route_refuses_every_bad_token_before_its_handler_runs() {
     let user_id = user["id"].as_str().unwrap();
     let before = env.scan_users_table().await;
     let routes = api_routes(user_id);
-    assert_eq!(routes.len(), 15);
+    assert_eq!(routes.len(), 17);
+    // `logs:read` covers no users route; for the logs routes the uncovering scope is another.
+    let uncovering_logs = format!("Bearer {}", env.token("users:read users:write passwords:write"));
     for (case, authorization, status, code) in bad_credentials(&env) {
         for (method, path, body) in &routes {
+            let authorization = match case {
+                "scope not covering" if path.starts_with("/api/logs") => Some(uncovering_logs.clone()),
+                _ => authorization.clone(),
+            };
             let reply = env.call_as(authorization.as_deref(), method.clone(), path, body.clone()).await;
             assert_eq!(
                 (reply.status, reply.code()),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use integration_tests::Env;
 use shared::domain::User;
+use shared::domain::log::{LogEntry, LogKey, Origin};
 use shared::store::users::UserStore;
 use shared::store::{Condition, DynamoUsers, StoreError, Transaction};
 
@@ -21,14 +22,15 @@ fn item(pk: &str, extra: &[(&str, &str)]) -> HashMap<String, AttributeValue> {
 #[tokio::test]
 async fn a_user_round_trips_through_put_and_get() {
     let env = Env::new().await;
-    let store = DynamoUsers::new(env.client.clone(), &env.config.tables.users, true);
+    let store = DynamoUsers::new(env.client.clone(), &env.config);
     let mut user = User::new("abcdef123456".into(), 1_700_000_000_000);
     user.username = Some("round_trip".into());
     user.custom_data = serde_json::json!({ "nested": { "n": 1.5, "list": [null, true, "x"] }, "empty": {} })
         .as_object()
         .unwrap()
         .clone();
-    store.commit(None, Some(&user)).await.expect("create commits");
+    let log = LogEntry::new(LogKey::UserCreate, true, Some(&user.id), &Origin::default());
+    store.commit(None, Some(&user), &log).await.expect("create commits");
     let loaded = store.get("abcdef123456").await.unwrap().expect("the user is there");
     assert_eq!(loaded, user);
     assert_eq!(store.count().await.unwrap(), 1);
@@ -66,7 +68,8 @@ async fn an_unreachable_endpoint_is_a_typed_error_within_three_seconds() {
     // A port nobody listens on: bind, note it, close.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let client = shared::store::client_with_endpoint(&format!("http://127.0.0.1:{port}")).await;
-    let store = DynamoUsers::new(client, "any-table", true);
+    let config = shared::Config::for_tables(shared::config::TableNames::with_prefix("unreachable"));
+    let store = DynamoUsers::new(client, &config);
     let started = Instant::now();
     let err = store.get("abcdef123456").await.expect_err("nobody answers");
     let elapsed = started.elapsed();

@@ -32,6 +32,12 @@ pub enum Error {
     #[error("value too long: {0}")]
     ValueTooLong(String),
 
+    // --- logs (log.*)
+    #[error("start after end")]
+    InvalidTimeWindow,
+    #[error("log {0} not found")]
+    LogNotFound(String),
+
     // --- users (user.*)
     #[error("username taken")]
     UsernameTaken,
@@ -131,6 +137,12 @@ impl Error {
             InvalidSearch(reason) => (400, "request.invalid_input", format!("Input is invalid. {reason}")),
             BodyTooLarge => (413, "request.body_too_large", "The request body is larger than 1 MiB.".into()),
             NotFound => (404, "entity.not_found", "The resource does not exist.".into()),
+            LogNotFound(id) => {
+                (404, "entity.not_exists_with_id", format!("The logs with ID `{id}` does not exist."))
+            }
+            InvalidTimeWindow => {
+                (400, "log.invalid_time_window", "`end_time` must be after `start_time`.".into())
+            }
             NothingToUpdate => {
                 (422, "entity.invalid_input", "Invalid input. Value list must not be empty.".into())
             }

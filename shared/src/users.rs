@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::domain::identifiers::{MAX_AVATAR_LEN, MAX_IDENTIFIER_LEN};
 use crate::domain::input::{FieldChange, NewUser, PasswordInput, UserPatch};
+use crate::domain::log::{LogEntry, LogKey, changed_fields};
 use crate::domain::password::{self, PasswordHash};
 use crate::domain::search::{Search, SearchRow};
 use crate::domain::{JsonObject, Page, User, id, now_ms};
@@ -128,9 +129,7 @@ impl<S: UserStore> Users<S> {
     /// `NewUser::parse`), uniqueness of username, email, phone, then Legacy digest, phone
     /// parseability and lengths.
     pub async fn create(&self, input: NewUser, caller: &Caller) -> Result<User> {
-        let _ = caller;
-        let now = now_ms();
-        let mut user = User::new(id::new_user_id(), now);
+        let mut user = User::new(id::new_user_id(), now_ms());
         let mut deferred: Option<Error> = None;
         user.username = input.username.map(|u| u.into_string());
         user.primary_email = input.primary_email.map(|e| e.into_string());
@@ -166,7 +165,8 @@ impl<S: UserStore> Users<S> {
             user.password = Some(password::hash(plain).await?);
         }
         for attempt in 0..MAX_ATTEMPTS {
-            match self.store.commit(None, Some(&user)).await {
+            let log = LogEntry::new(LogKey::UserCreate, true, Some(&user.id), &caller.origin());
+            match self.store.commit(None, Some(&user), &log).await {
                 Ok(()) => return Ok(user),
                 Err(StoreError::ConditionFailed { items }) => {
                     if let Some(err) = conflict(&items, &CREATE_ORDER) {
@@ -199,12 +199,14 @@ impl<S: UserStore> Users<S> {
         }))
     }
 
-    /// Read, change, write with a version check; on a concurrent change, read again.
-    /// `change` may veto with an error (validation, 404 of a sub-resource, …).
+    /// Read, change, write with a version check and the change's log entry in one
+    /// transaction; on a concurrent change, read again. `change` may veto with an error
+    /// (validation, 404 of a sub-resource, …), and then nothing is written.
     async fn update<T>(
         &self,
         user_id: &str,
-        order: &[GuardKind],
+        caller: &Caller,
+        key: LogKey,
         mut change: impl FnMut(&mut User) -> Result<T>,
     ) -> Result<(User, T)> {
         for attempt in 0..MAX_ATTEMPTS {
@@ -216,21 +218,24 @@ impl<S: UserStore> Users<S> {
             let out = match change(&mut after) {
                 Ok(out) => out,
                 Err(err @ (Error::InvalidPhone | Error::ValueTooLong(_))) => {
-                    return Err(self.conflict_before(Some(&before), &after, order).await?.unwrap_or(err));
+                    return Err(self
+                        .conflict_before(Some(&before), &after, &PATCH_ORDER)
+                        .await?
+                        .unwrap_or(err));
                 }
                 Err(err) => return Err(err),
             };
             after.version = before.version + 1;
             // `updatedAt` moves on every change, even two within one millisecond.
             after.updated_at = now_ms().max(before.updated_at + 1);
-            match self.store.commit(Some(&before), Some(&after)).await {
+            let log = LogEntry::new(key, true, Some(user_id), &caller.origin())
+                .with_changes(changed_fields(&before, &after));
+            match self.store.commit(Some(&before), Some(&after), &log).await {
                 Ok(()) => return Ok((after, out)),
-                Err(StoreError::ConditionFailed { items }) if items.contains(&USER_LABEL) => {
-                    continue;
-                }
+                Err(StoreError::ConditionFailed { items }) if items.contains(&USER_LABEL) => continue,
                 Err(StoreError::TransactionConflict) => continue,
                 Err(StoreError::ConditionFailed { items }) => {
-                    return Err(conflict(&items, order)
+                    return Err(conflict(&items, &PATCH_ORDER)
                         .unwrap_or_else(|| Error::Internal(format!("guard release failed: {items:?}"))));
                 }
                 Err(err) => return Err(err.into()),
@@ -239,14 +244,14 @@ impl<S: UserStore> Users<S> {
         Err(Error::Unavailable("update kept conflicting".into()))
     }
 
-    pub async fn patch(&self, user_id: &str, patch: UserPatch) -> Result<User> {
+    pub async fn patch(&self, user_id: &str, patch: UserPatch, caller: &Caller) -> Result<User> {
         if patch.is_empty() {
             // Logto looks the user up first: a missing user is a 404 even with an empty body.
             self.get(user_id).await?;
             return Err(Error::NothingToUpdate);
         }
         let (user, ()) = self
-            .update(user_id, &PATCH_ORDER, |user| {
+            .update(user_id, caller, LogKey::UserUpdate, |user| {
                 let mut deferred = None;
                 if let Some(change) = &patch.username {
                     user.username = match change {
@@ -286,6 +291,7 @@ impl<S: UserStore> Users<S> {
         Ok(user)
     }
 
+    /// Deletes the user and its guards; its logs stay (they outlive the user, by design).
     pub async fn delete(&self, user_id: &str, caller: &Caller) -> Result<()> {
         if caller.subject.as_deref() == Some(user_id) {
             return Err(Error::CannotDeleteSelf);
@@ -295,11 +301,10 @@ impl<S: UserStore> Users<S> {
                 pause_before_retry(attempt).await;
             }
             let user = self.get(user_id).await?;
-            match self.store.commit(Some(&user), None).await {
+            let log = LogEntry::new(LogKey::UserDelete, true, Some(user_id), &caller.origin());
+            match self.store.commit(Some(&user), None, &log).await {
                 Ok(()) => return Ok(()),
-                Err(StoreError::ConditionFailed { items }) if items.contains(&USER_LABEL) => {
-                    continue;
-                }
+                Err(StoreError::ConditionFailed { items }) if items.contains(&USER_LABEL) => continue,
                 Err(StoreError::TransactionConflict) => continue,
                 Err(err) => return Err(err.into()),
             }
@@ -308,9 +313,14 @@ impl<S: UserStore> Users<S> {
     }
 
     /// Shallow merge at the top level (Logto's jsonb `||`): mentioned keys are replaced whole.
-    pub async fn merge_custom_data(&self, user_id: &str, patch: JsonObject) -> Result<JsonObject> {
+    pub async fn merge_custom_data(
+        &self,
+        user_id: &str,
+        patch: JsonObject,
+        caller: &Caller,
+    ) -> Result<JsonObject> {
         let (user, ()) = self
-            .update(user_id, &PATCH_ORDER, |user| {
+            .update(user_id, caller, LogKey::UserCustomDataUpdate, |user| {
                 user.custom_data.extend(patch.clone());
                 Ok(())
             })
@@ -318,9 +328,14 @@ impl<S: UserStore> Users<S> {
         Ok(user.custom_data)
     }
 
-    pub async fn merge_profile(&self, user_id: &str, patch: JsonObject) -> Result<JsonObject> {
+    pub async fn merge_profile(
+        &self,
+        user_id: &str,
+        patch: JsonObject,
+        caller: &Caller,
+    ) -> Result<JsonObject> {
         let (user, ()) = self
-            .update(user_id, &PATCH_ORDER, |user| {
+            .update(user_id, caller, LogKey::UserProfileUpdate, |user| {
                 user.profile.extend(patch.clone());
                 Ok(())
             })
@@ -328,9 +343,9 @@ impl<S: UserStore> Users<S> {
         Ok(user.profile)
     }
 
-    pub async fn set_suspended(&self, user_id: &str, suspended: bool) -> Result<User> {
+    pub async fn set_suspended(&self, user_id: &str, suspended: bool, caller: &Caller) -> Result<User> {
         let (user, ()) = self
-            .update(user_id, &PATCH_ORDER, |user| {
+            .update(user_id, caller, LogKey::UserSuspensionStatusUpdate, |user| {
                 user.is_suspended = suspended;
                 Ok(())
             })
@@ -344,9 +359,10 @@ impl<S: UserStore> Users<S> {
         user_id: &str,
         target: &str,
         identity: JsonObject,
+        caller: &Caller,
     ) -> Result<(bool, JsonObject)> {
         let (user, created) = self
-            .update(user_id, &PATCH_ORDER, |user| {
+            .update(user_id, caller, LogKey::UserIdentityUpsert, |user| {
                 let created = !user.identities.contains_key(target);
                 user.identities.insert(target.to_string(), Value::Object(identity.clone()));
                 Ok(created)
@@ -360,9 +376,9 @@ impl<S: UserStore> Users<S> {
         user.identities.get(target).cloned().ok_or(Error::IdentityNotFound)
     }
 
-    pub async fn delete_identity(&self, user_id: &str, target: &str) -> Result<User> {
+    pub async fn delete_identity(&self, user_id: &str, target: &str, caller: &Caller) -> Result<User> {
         let (user, _) = self
-            .update(user_id, &PATCH_ORDER, |user| {
+            .update(user_id, caller, LogKey::UserIdentityDelete, |user| {
                 user.identities.remove(target).ok_or(Error::IdentityNotFound)
             })
             .await?;
@@ -370,11 +386,11 @@ impl<S: UserStore> Users<S> {
     }
 
     /// Replaces the password with a fresh Argon2id hash (no policy on admin routes).
-    pub async fn set_password(&self, user_id: &str, new_password: String) -> Result<User> {
+    pub async fn set_password(&self, user_id: &str, new_password: String, caller: &Caller) -> Result<User> {
         self.get(user_id).await?;
         let hash = password::hash(new_password).await?;
         let (user, ()) = self
-            .update(user_id, &PATCH_ORDER, |user| {
+            .update(user_id, caller, LogKey::UserPasswordUpdate, |user| {
                 user.password = Some(hash.clone());
                 Ok(())
             })
@@ -382,28 +398,35 @@ impl<S: UserStore> Users<S> {
         Ok(user)
     }
 
-    /// 204 or 422, never telling by its timing whether the user had a password. A match on an
-    /// outdated hash upgrades it to the current Argon2id parameters.
-    pub async fn verify_password(&self, user_id: &str, candidate: String) -> Result<()> {
+    /// 204 or 422, never telling by its timing whether the user had a password. Every attempt
+    /// is logged (`User.Password.Verify`, `Success` or `Error`). A match on an outdated hash
+    /// upgrades it to the current Argon2id parameters, in the same transaction as its log.
+    pub async fn verify_password(&self, user_id: &str, candidate: String, caller: &Caller) -> Result<()> {
         let user = self.get(user_id).await?;
         let stored = user.password.clone();
+        let entry =
+            |success| LogEntry::new(LogKey::UserPasswordVerify, success, Some(user_id), &caller.origin());
         if !password::verify(stored.clone(), candidate.clone()).await? {
+            self.store.log(&entry(false)).await?;
             return Err(Error::InvalidCredentials);
         }
-        if stored.as_ref().is_some_and(PasswordHash::needs_rehash) {
-            let upgraded = password::hash(candidate).await?;
-            let result = self
-                .update(user_id, &PATCH_ORDER, |user| {
-                    // Only upgrade the hash we verified: a concurrent reset wins.
-                    if user.password == stored {
-                        user.password = Some(upgraded.clone());
-                    }
-                    Ok(())
-                })
-                .await;
-            if let Err(err) = result {
-                tracing::warn!(error = %err, "password rehash skipped");
-            }
+        if !stored.as_ref().is_some_and(PasswordHash::needs_rehash) {
+            self.store.log(&entry(true)).await?;
+            return Ok(());
+        }
+        let upgraded = password::hash(candidate).await?;
+        let rehashed = self
+            .update(user_id, caller, LogKey::UserPasswordVerify, |user| {
+                // Only upgrade the hash we verified: a concurrent reset wins.
+                if user.password == stored {
+                    user.password = Some(upgraded.clone());
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(err) = rehashed {
+            tracing::warn!(error = %err, "password rehash skipped");
+            self.store.log(&entry(true)).await?;
         }
         Ok(())
     }
@@ -418,6 +441,6 @@ pub fn from_config(
     config: &crate::Config,
     client: aws_sdk_dynamodb::Client,
 ) -> Users<crate::store::DynamoUsers> {
-    let store = crate::store::DynamoUsers::new(client, &config.tables.users, config.username_case_sensitive);
+    let store = crate::store::DynamoUsers::new(client, config);
     Users::new(store, config.username_case_sensitive)
 }

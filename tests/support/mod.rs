@@ -15,6 +15,7 @@ pub struct Env {
     pub keys: shared::auth::SigningKeys,
     pub users: users::App,
     pub passwords: passwords::App,
+    pub logs: logs::App,
     pub oidc: oidc::App,
     /// `Bearer <token>` with scope `all`, sent by the helpers below.
     pub admin_authorization: String,
@@ -43,9 +44,10 @@ impl Env {
         shared::store::schema::ensure_tables(&client, &config.tables).await.expect("tables are created");
         let users = users::App::new(&config, client.clone()).expect("users function starts");
         let passwords = passwords::App::new(&config, client.clone()).expect("passwords function starts");
+        let logs = logs::App::new(&config, client.clone()).expect("logs function starts");
         let oidc = oidc::App::new(&config, client.clone(), keys.clone());
-        let mut env =
-            Self { client, config, keys, users, passwords, oidc, admin_authorization: String::new() };
+        let admin_authorization = String::new();
+        let mut env = Self { client, config, keys, users, passwords, logs, oidc, admin_authorization };
         env.admin_authorization = format!("Bearer {}", env.token("all"));
         env
     }
@@ -83,6 +85,9 @@ impl Env {
         let path = request.uri().path().to_string();
         if path.starts_with("/oidc/") {
             return Reply::from(self.oidc.handle(request).await);
+        }
+        if path.starts_with("/api/logs") {
+            return Reply::from(self.logs.handle(request).await);
         }
         let is_password_route = path.ends_with("/password")
             || path.ends_with("/password/verify")

@@ -1,9 +1,114 @@
-//! Placeholder until this route group is built (see README, "Status"): every request gets
-//! Logto's 404 body, so the local stack, the template and the events are already complete.
+//! The `logs` function: users' activity logs (`GET /api/logs`, `GET /api/logs/{id}`), with
+//! Logto's filters and paging, read through the logs table's indexes.
 
-use lambda_http::Request;
-use shared::api::{Response, error_response};
+use lambda_http::{Request, http::Method};
+use std::sync::LazyLock;
 
-pub async fn handle(_request: Request) -> Response {
-    error_response(&shared::Error::RouteNotFound)
+use shared::api::{Query, Response, Router, Total, authorize, error_response, json, paged};
+use shared::auth::{Scope, Verifier};
+use shared::domain::Page;
+use shared::domain::log::parse_time;
+use shared::store::logs::{DynamoLogs, LogFilter};
+use shared::{Error, Result};
+
+/// With `enableCap`, counting stops here and `Total-Number` saturates (Logto's 10 000 cap).
+pub const COUNT_CAP: u64 = 10_000;
+
+pub struct App {
+    logs: DynamoLogs,
+    verifier: Verifier,
+    count_cap: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Endpoint {
+    List,
+    Get,
+}
+
+static ROUTER: LazyLock<Router<(Endpoint, Scope)>> = LazyLock::new(|| {
+    Router::new(&[
+        (Method::GET, "/api/logs", (Endpoint::List, Scope::LogsRead)),
+        (Method::GET, "/api/logs/{id}", (Endpoint::Get, Scope::LogsRead)),
+    ])
+});
+
+/// Every `(method, path pattern)` this function serves.
+pub fn routes() -> &'static [(Method, &'static str)] {
+    ROUTER.routes()
+}
+
+impl App {
+    pub fn new(
+        config: &shared::Config,
+        client: aws_sdk_dynamodb::Client,
+    ) -> std::result::Result<Self, String> {
+        Ok(Self {
+            logs: DynamoLogs::new(client, &config.tables.logs, config.log_retention_days),
+            verifier: Verifier::from_config(&config.auth)?,
+            count_cap: COUNT_CAP,
+        })
+    }
+
+    /// The same function with another `enableCap` limit (tests use a small one).
+    pub fn with_count_cap(mut self, cap: u64) -> Self {
+        self.count_cap = cap;
+        self
+    }
+
+    pub async fn handle(&self, request: Request) -> Response {
+        let result = match authorize(&self.verifier, &ROUTER, &request) {
+            Ok((Endpoint::List, _, _)) => self.list(&request).await,
+            Ok((Endpoint::Get, params, _)) => self.get(params.get("id")).await,
+            Err(err) => Err(err),
+        };
+        result.unwrap_or_else(|err| error_response(&err))
+    }
+
+    async fn list(&self, request: &Request) -> Result<Response> {
+        let query = Query::from_request(request);
+        let page = Page::parse(&query.all("page"), &query.all("page_size"))?;
+        let filter = parse_filter(&query)?;
+        let cap = query.flag("enableCap").then_some(self.count_cap + 1);
+        let (entries, count) = tokio::try_join!(
+            self.logs.page(&filter, page.offset(), page.size),
+            self.logs.count(&filter, cap)
+        )?;
+        let total = Total { count, capped: cap.is_some_and(|cap| count >= cap) };
+        let items = entries.iter().map(|e| e.to_json()).collect();
+        Ok(paged(request, &query, items, total, page))
+    }
+
+    async fn get(&self, id: &str) -> Result<Response> {
+        match self.logs.get(id).await? {
+            Some(entry) => Ok(json(200, &entry.to_json())),
+            None => Err(Error::LogNotFound(id.to_string())),
+        }
+    }
+}
+
+/// Logto's log filters: empty values are no filter; times are inclusive milliseconds.
+fn parse_filter(query: &Query) -> Result<LogFilter> {
+    let text = |key: &str| query.first(key).filter(|v| !v.is_empty()).map(str::to_string);
+    let time = |key: &'static str| -> Result<Option<i64>> {
+        match query.first(key) {
+            None => Ok(None),
+            Some(value) => parse_time(value)
+                .map(Some)
+                .ok_or(Error::InvalidInput { target: key, details: format!("`{key}` must be a number") }),
+        }
+    };
+    let (start, end) = (time("start_time")?, time("end_time")?);
+    if let (Some(start), Some(end)) = (start, end)
+        && start > end
+    {
+        return Err(Error::InvalidTimeWindow);
+    }
+    Ok(LogFilter {
+        user_id: text("userId"),
+        application_id: text("applicationId"),
+        key: text("logKey"),
+        start,
+        end,
+    })
 }

@@ -1,7 +1,11 @@
-//! Lambda entry point.
+//! Lambda entry point: configuration and clients are built once, then each request goes to
+//! the router in `lib.rs`.
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::api::init_logging();
-    shared::api::serve(logs::handle).await
+    let config = shared::Config::from_env()?;
+    let client = shared::store::client_from_env().await;
+    let app = logs::App::new(&config, client)?;
+    shared::api::serve(|request| app.handle(request)).await
 }

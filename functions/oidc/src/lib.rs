@@ -11,9 +11,11 @@ use std::sync::LazyLock;
 use shared::api::{Response, Router, error_response, json, request_origin};
 use shared::auth::SigningKeys;
 use shared::store::apps::DynamoApps;
+use shared::store::logs::DynamoLogs;
 
 pub struct App {
     apps: DynamoApps,
+    logs: DynamoLogs,
     keys: SigningKeys,
     issuer: String,
     audience: String,
@@ -42,7 +44,8 @@ pub fn routes() -> &'static [(Method, &'static str)] {
 impl App {
     pub fn new(config: &shared::Config, client: aws_sdk_dynamodb::Client, keys: SigningKeys) -> Self {
         Self {
-            apps: DynamoApps::new(client, &config.tables.apps),
+            apps: DynamoApps::new(client.clone(), &config.tables.apps),
+            logs: DynamoLogs::new(client, &config.tables.logs, config.log_retention_days),
             keys,
             issuer: config.auth.issuer.clone(),
             audience: config.auth.api_indicator.clone(),

@@ -6,8 +6,9 @@ use lambda_http::{Request, http::header};
 use percent_encoding::percent_decode_str;
 use serde_json::json;
 
-use shared::api::{Response, body_bytes, json};
+use shared::api::{Response, body_bytes, client_info, json};
 use shared::auth::{self, Scope};
+use shared::domain::log::{LogEntry, LogKey, Origin};
 use shared::store::apps::hash_secret;
 use shared::{Error, Result};
 
@@ -121,6 +122,10 @@ pub async fn issue(app: &App, request: &Request) -> Result<Response> {
     let scope = scopes.join(" ");
     let now = shared::domain::now_ms() / 1000;
     let token = auth::issue(app.keys.active(), &app.issuer, &app.audience, &record.client_id, &scope, now);
+    // No token leaves without its log entry.
+    let (ip, user_agent) = client_info(request);
+    let origin = Origin { application_id: Some(record.client_id.clone()), ip, user_agent };
+    app.logs.put(&LogEntry::new(LogKey::ExchangeTokenByClientCredentials, true, None, &origin)).await?;
     let mut response = json(
         200,
         &json!({

@@ -6,7 +6,7 @@ use serde_json::json;
 use std::sync::LazyLock;
 
 use shared::api::{Response, Router, authorize, body_bytes, error_response, json, no_content};
-use shared::auth::{Scope, Verifier};
+use shared::auth::{Caller, Scope, Verifier};
 use shared::domain::input::Body;
 use shared::store::DynamoUsers;
 
@@ -45,7 +45,9 @@ impl App {
 
     pub async fn handle(&self, request: Request) -> Response {
         let result = match authorize(&self.verifier, &ROUTER, &request) {
-            Ok((endpoint, params, _caller)) => self.dispatch(endpoint, &request, params.get("userId")).await,
+            Ok((endpoint, params, caller)) => {
+                self.dispatch(endpoint, &request, params.get("userId"), &caller).await
+            }
             Err(err) => Err(err),
         };
         result.unwrap_or_else(|err| error_response(&err))
@@ -56,18 +58,19 @@ impl App {
         endpoint: Endpoint,
         request: &Request,
         user_id: &str,
+        caller: &Caller,
     ) -> shared::Result<Response> {
         match endpoint {
             Endpoint::Set => {
                 let body = Body::parse(body_bytes(request)?)?;
                 let password = body.required_password("password")?.to_string();
-                let user = self.users.set_password(user_id, password).await?;
+                let user = self.users.set_password(user_id, password, caller).await?;
                 Ok(json(200, &user.to_json(false)))
             }
             Endpoint::Verify => {
                 let body = Body::parse(body_bytes(request)?)?;
                 let password = body.required_password("password")?.to_string();
-                self.users.verify_password(user_id, password).await?;
+                self.users.verify_password(user_id, password, caller).await?;
                 Ok(no_content())
             }
             Endpoint::Check => {

@@ -6,12 +6,19 @@ use serde_json::{Value, json};
 use shared::api::{Response, body_bytes, json};
 use shared::domain::JsonObject;
 use shared::domain::input::Body;
+use shared::users::Caller;
 use shared::{Error, Result};
 
 use crate::App;
 
 /// `PUT`: 201 when the target is new, 200 when it replaced one; the body is the identities map.
-pub async fn put(app: &App, request: &Request, user_id: &str, target: &str) -> Result<Response> {
+pub async fn put(
+    app: &App,
+    request: &Request,
+    user_id: &str,
+    target: &str,
+    caller: &Caller,
+) -> Result<Response> {
     let body = Body::parse(body_bytes(request)?)?;
     let identity_user_id = match body.string("userId")? {
         Some(id) if !id.is_empty() => id.to_string(),
@@ -22,7 +29,7 @@ pub async fn put(app: &App, request: &Request, user_id: &str, target: &str) -> R
     if let Some(details) = body.object("details")? {
         identity.insert("details".into(), Value::Object(details.clone()));
     }
-    let (created, identities) = app.users.put_identity(user_id, target, identity).await?;
+    let (created, identities) = app.users.put_identity(user_id, target, identity, caller).await?;
     Ok(json(if created { 201 } else { 200 }, &Value::Object(identities)))
 }
 
@@ -32,7 +39,7 @@ pub async fn get(app: &App, user_id: &str, target: &str) -> Result<Response> {
     Ok(json(200, &json!({ "identity": identity })))
 }
 
-pub async fn delete(app: &App, user_id: &str, target: &str) -> Result<Response> {
-    let user = app.users.delete_identity(user_id, target).await?;
+pub async fn delete(app: &App, user_id: &str, target: &str, caller: &Caller) -> Result<Response> {
+    let user = app.users.delete_identity(user_id, target, caller).await?;
     Ok(json(200, &user.to_json(false)))
 }

@@ -85,15 +85,15 @@ impl App {
             ListUsers => users::list(self, request).await,
             CreateUser => users::create(self, request, caller).await,
             GetUser => users::get(self, request, user_id).await,
-            PatchUser => users::patch(self, request, user_id).await,
+            PatchUser => users::patch(self, request, user_id, caller).await,
             DeleteUser => users::delete(self, user_id, caller).await,
             GetCustomData => users::get_custom_data(self, user_id).await,
-            PatchCustomData => users::patch_custom_data(self, request, user_id).await,
-            PatchProfile => users::patch_profile(self, request, user_id).await,
-            PatchSuspension => users::patch_suspension(self, request, user_id).await,
-            PutIdentity => identities::put(self, request, user_id, target).await,
+            PatchCustomData => users::patch_custom_data(self, request, user_id, caller).await,
+            PatchProfile => users::patch_profile(self, request, user_id, caller).await,
+            PatchSuspension => users::patch_suspension(self, request, user_id, caller).await,
+            PutIdentity => identities::put(self, request, user_id, target, caller).await,
             GetIdentity => identities::get(self, user_id, target).await,
-            DeleteIdentity => identities::delete(self, user_id, target).await,
+            DeleteIdentity => identities::delete(self, user_id, target, caller).await,
         }
     }
 }

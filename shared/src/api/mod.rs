@@ -6,7 +6,7 @@ pub mod response;
 pub mod router;
 
 pub use request::{Query, body_bytes};
-pub use response::{Response, error_response, json, no_content, paged, request_origin};
+pub use response::{Response, Total, error_response, json, no_content, paged, request_origin};
 pub use router::{Params, Route, Router};
 
 use lambda_http::{Request, http::header::AUTHORIZATION, service_fn};
@@ -23,10 +23,23 @@ pub fn authorize<E: Copy>(
     request: &Request,
 ) -> Result<(E, Params, Caller), Error> {
     let header = request.headers().get(AUTHORIZATION).map(|h| h.to_str().unwrap_or_default());
-    let caller = verifier.authenticate(header)?;
+    let mut caller = verifier.authenticate(header)?;
     let ((endpoint, scope), params) = router.find(request.method(), request.uri().path())?;
     caller.require(scope)?;
+    (caller.ip, caller.user_agent) = client_info(request);
     Ok((endpoint, params, caller))
+}
+
+/// The client's address and user agent: API Gateway's request context when there is one,
+/// else the `X-Forwarded-For` and `User-Agent` headers.
+pub fn client_info(request: &Request) -> (Option<String>, Option<String>) {
+    use lambda_http::{RequestExt, request::RequestContext};
+    if let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() {
+        return (context.http.source_ip.clone(), context.http.user_agent.clone());
+    }
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let ip = header("x-forwarded-for").and_then(|v| v.split(',').next().map(|ip| ip.trim().to_string()));
+    (ip, header("user-agent"))
 }
 
 /// Runs a function: logging set up once (JSON under Lambda when `AWS_LAMBDA_LOG_FORMAT=JSON`,

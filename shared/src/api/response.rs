@@ -61,26 +61,45 @@ pub fn error_response(err: &Error) -> Response {
     response
 }
 
+/// How many items a list has: exact, or saturated at a cap (`enableCap` on logs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Total {
+    pub count: u64,
+    pub capped: bool,
+}
+
+impl Total {
+    pub fn exact(count: u64) -> Self {
+        Self { count, capped: false }
+    }
+}
+
 /// A list page: the items, `Total-Number`, and `Link` with the relations `first`, `prev`,
 /// `next`, `last`, each the full request path with `page` replaced.
-pub fn paged(request: &Request, query: &Query, items: Vec<Value>, total: u64, page: Page) -> Response {
+pub fn paged(request: &Request, query: &Query, items: Vec<Value>, total: Total, page: Page) -> Response {
     let mut response = json(200, &Value::Array(items));
     let base = format!("{}{}", request_origin(request), request.uri().path());
-    let last = page.last(total);
+    let last = page.last(total.count);
     let mut links = vec![("first", 1)];
     if page.number > 1 {
         links.push(("prev", page.number - 1));
     }
-    if page.number < last {
+    // A capped count has no known last page, so neither `next` nor `last` (Logto's logs).
+    if !total.capped && page.number < last {
         links.push(("next", page.number + 1));
     }
-    links.push(("last", last));
+    if !total.capped {
+        links.push(("last", last));
+    }
     let links: Vec<String> = links
         .into_iter()
         .map(|(rel, number)| format!("<{base}?{}>; rel=\"{rel}\"", query.with_page(number)))
         .collect();
     let headers = response.headers_mut();
-    headers.insert("total-number", HeaderValue::from(total));
+    headers.insert("total-number", HeaderValue::from(total.count));
+    if total.capped {
+        headers.insert("total-number-is-capped", HeaderValue::from_static("true"));
+    }
     // One header, comma-separated (RFC 8288): proxies that keep one value per header name,
     // as API Gateway's payload 2.0 does, cannot drop relations.
     if let Ok(value) = HeaderValue::from_str(&links.join(", ")) {

@@ -60,15 +60,26 @@ pub struct Claims {
     pub jti: String,
 }
 
-/// Who is calling: the token's subject and app, and what it may do.
+/// Who is calling: the token's subject and app, what it may do, and where the request came
+/// from (recorded in activity logs).
 #[derive(Clone, Debug, Default)]
 pub struct Caller {
     pub subject: Option<String>,
     pub application_id: Option<String>,
     pub scopes: Vec<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 impl Caller {
+    pub fn origin(&self) -> crate::domain::log::Origin {
+        crate::domain::log::Origin {
+            application_id: self.application_id.clone(),
+            ip: self.ip.clone(),
+            user_agent: self.user_agent.clone(),
+        }
+    }
+
     /// 403 `auth.forbidden` unless the token carries `all` or `scope`.
     pub fn require(&self, scope: Scope) -> Result<(), Error> {
         if self.scopes.iter().any(|s| s == Scope::All.name() || s == scope.name()) {
@@ -123,7 +134,7 @@ impl Verifier {
             decode::<Claims>(token, key, &self.validation).map_err(|e| unauthorized(&e.to_string()))?.claims;
         let subject = claims.sub.filter(|s| !s.is_empty()).ok_or(Error::JwtSubMissing)?;
         let scopes = claims.scope.unwrap_or_default().split_whitespace().map(String::from).collect();
-        Ok(Caller { subject: Some(subject), application_id: claims.client_id, scopes })
+        Ok(Caller { subject: Some(subject), application_id: claims.client_id, scopes, ..Caller::default() })
     }
 }
 

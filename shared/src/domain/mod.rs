@@ -4,6 +4,7 @@
 pub mod id;
 pub mod identifiers;
 pub mod input;
+pub mod log;
 pub mod page;
 pub mod password;
 pub mod search;

@@ -2,6 +2,7 @@
 
 pub mod apps;
 mod error;
+pub mod logs;
 pub mod schema;
 mod tx;
 pub mod users;

@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
 use super::StoreError;
+use super::logs::{DynamoLogs, log_item};
 use super::schema::SEARCH_PROJECTION;
 use super::tx::{Condition, Item, Transaction};
+use crate::domain::log::LogEntry;
 use crate::domain::password::{PasswordAlgorithm, PasswordHash};
 use crate::domain::search::{Field, IndexHint, Search, SearchRow};
 use crate::domain::{JsonObject, User};
@@ -251,12 +253,15 @@ pub trait UserStore: Send + Sync {
     /// Users by id, in the order asked; missing ones are skipped.
     fn get_many(&self, ids: &[String]) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
     /// Atomically moves a user from `before` to `after` (create: no `before`; delete: no
-    /// `after`), with guards, counter and any extra writes in the same transaction.
+    /// `after`), with its guards, the counter and the change's log entry in one transaction.
     fn commit(
         &self,
         before: Option<&User>,
         after: Option<&User>,
+        log: &LogEntry,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records an event that changes no user (a failed password verify).
+    fn log(&self, entry: &LogEntry) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The unfiltered number of users (O(1): a counter).
     fn count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Ids of the newest users, skipping `offset`.
@@ -275,12 +280,22 @@ pub trait UserStore: Send + Sync {
 pub struct DynamoUsers {
     client: Client,
     table: String,
+    logs: DynamoLogs,
+    logs_table: String,
+    retention_days: u32,
     username_case_sensitive: bool,
 }
 
 impl DynamoUsers {
-    pub fn new(client: Client, table: impl Into<String>, username_case_sensitive: bool) -> Self {
-        Self { client, table: table.into(), username_case_sensitive }
+    pub fn new(client: Client, config: &crate::Config) -> Self {
+        Self {
+            logs: DynamoLogs::new(client.clone(), &config.tables.logs, config.log_retention_days),
+            client,
+            table: config.tables.users.clone(),
+            logs_table: config.tables.logs.clone(),
+            retention_days: config.log_retention_days,
+            username_case_sensitive: config.username_case_sensitive,
+        }
     }
 
     fn err<E, R>(&self, label: &'static str) -> impl Fn(aws_sdk_dynamodb::error::SdkError<E, R>) -> StoreError
@@ -403,8 +418,18 @@ impl UserStore for DynamoUsers {
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
 
-    async fn commit(&self, before: Option<&User>, after: Option<&User>) -> Result<(), StoreError> {
+    async fn log(&self, entry: &LogEntry) -> Result<(), StoreError> {
+        self.logs.put(entry).await
+    }
+
+    async fn commit(
+        &self,
+        before: Option<&User>,
+        after: Option<&User>,
+        log: &LogEntry,
+    ) -> Result<(), StoreError> {
         let mut tx = Transaction::new();
+        tx.put("log", &self.logs_table, log_item(log, self.retention_days)?, Some(Condition::absent("id")));
         let version_is = |user: &User| {
             Condition::new("#v = :v")
                 .name("#v", "version")
@@ -418,7 +443,7 @@ impl UserStore for DynamoUsers {
             (Some(before), None) => {
                 tx.delete(USER_LABEL, &self.table, key(user_pk(&before.id)), Some(version_is(before)));
             }
-            (None, None) => return Ok(()),
+            (None, None) => return self.logs.put(log).await,
         }
         let held: HashSet<Guard> =
             before.map(|u| guards(u, self.username_case_sensitive)).unwrap_or_default().into_iter().collect();

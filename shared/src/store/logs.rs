@@ -1,0 +1,196 @@
+//! Activity logs in DynamoDB: written inside the transactions of the changes they record
+//! (see `users::DynamoUsers::commit`), read through the by-user, by-app, by-key and by-time
+//! indexes so a filtered list costs what matches, not what the table holds.
+
+use aws_sdk_dynamodb::{Client, types::AttributeValue, types::Select};
+use std::collections::HashMap;
+
+use super::StoreError;
+use super::tx::Item;
+use crate::domain::log::LogEntry;
+
+pub const LOG_KIND: &str = "log";
+
+/// What `GET /api/logs` filters on; times are epoch milliseconds, both inclusive.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogFilter {
+    pub user_id: Option<String>,
+    pub application_id: Option<String>,
+    pub key: Option<String>,
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+}
+
+/// `createdAt` zero-padded, then the id: newest-first order with a deterministic tie-break.
+fn created_key(created_at: i64, id: &str) -> String {
+    format!("{created_at:015}#{id}")
+}
+
+/// The item for `entry`, with the TTL attribute DynamoDB expires it by (epoch seconds).
+pub fn log_item(entry: &LogEntry, retention_days: u32) -> Result<Item, StoreError> {
+    let mut item: Item =
+        serde_dynamo::to_item(entry).map_err(|e| StoreError::Other(format!("encode log: {e}")))?;
+    item.insert("kind".into(), AttributeValue::S(LOG_KIND.into()));
+    item.insert("createdKey".into(), AttributeValue::S(created_key(entry.created_at, &entry.id)));
+    let expires = entry.created_at / 1000 + i64::from(retention_days) * 86_400;
+    item.insert("expiresAt".into(), AttributeValue::N(expires.to_string()));
+    Ok(item)
+}
+
+fn decode(item: Item) -> Result<LogEntry, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Other(format!("decode log: {e}")))
+}
+
+#[derive(Clone)]
+pub struct DynamoLogs {
+    client: Client,
+    table: String,
+    retention_days: u32,
+}
+
+/// One Query's shape: the index, its key condition, and a filter for the other equalities.
+struct Plan {
+    index: &'static str,
+    key_condition: String,
+    filter: Option<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Plan {
+    /// The most selective index for `filter`: user, then app, then key, else time.
+    fn for_filter(filter: &LogFilter) -> Self {
+        let mut names = HashMap::from([("#ck".to_string(), "createdKey".to_string())]);
+        let mut values = HashMap::new();
+        let equalities = [
+            ("byUser", "userId", &filter.user_id),
+            ("byApp", "applicationId", &filter.application_id),
+            ("byKey", "key", &filter.key),
+        ];
+        let driver = equalities.iter().find(|(_, _, v)| v.is_some());
+        let (index, partition_attr, partition_value) = match driver {
+            Some((index, attr, value)) => (*index, *attr, (*value).clone().unwrap_or_default()),
+            None => ("byTime", "kind", LOG_KIND.to_string()),
+        };
+        names.insert("#p".into(), partition_attr.into());
+        values.insert(":p".into(), AttributeValue::S(partition_value));
+        let mut key_condition = "#p = :p".to_string();
+        if filter.start.is_some() || filter.end.is_some() {
+            // `{start:015}` sorts before every key of that millisecond, `{end:015}#~` after
+            // every key of that one (ids are [0-9a-z]): BETWEEN is inclusive at both ends.
+            let low = format!("{:015}", filter.start.unwrap_or(0).max(0));
+            let high = format!("{:015}#~", filter.end.unwrap_or(i64::MAX / 10_000).max(0));
+            key_condition.push_str(" AND #ck BETWEEN :lo AND :hi");
+            values.insert(":lo".into(), AttributeValue::S(low));
+            values.insert(":hi".into(), AttributeValue::S(high));
+        }
+        let mut filters = Vec::new();
+        for (i, (_, attr, value)) in equalities.iter().enumerate() {
+            if let Some(value) = value
+                && *attr != partition_attr
+            {
+                names.insert(format!("#f{i}"), attr.to_string());
+                values.insert(format!(":f{i}"), AttributeValue::S(value.clone()));
+                filters.push(format!("#f{i} = :f{i}"));
+            }
+        }
+        let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
+        if !key_condition.contains("#ck") {
+            names.remove("#ck");
+        }
+        Self { index, key_condition, filter, names, values }
+    }
+}
+
+impl DynamoLogs {
+    pub fn new(client: Client, table: impl Into<String>, retention_days: u32) -> Self {
+        Self { client, table: table.into(), retention_days }
+    }
+
+    /// Writes one entry on its own (for events that change nothing: a failed verify).
+    pub async fn put(&self, entry: &LogEntry) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(log_item(entry, self.retention_days)?))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e, "log"))?;
+        Ok(())
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<LogEntry>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(id.to_string()))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e, "log"))?;
+        out.item.map(decode).transpose()
+    }
+
+    /// How many entries match, counting no further than `cap` when given.
+    pub async fn count(&self, filter: &LogFilter, cap: Option<u64>) -> Result<u64, StoreError> {
+        let plan = Plan::for_filter(filter);
+        let mut count = 0u64;
+        let mut start = None;
+        loop {
+            let page = self
+                .query(&plan)
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::from_sdk(e, "count logs"))?;
+            count += page.count.max(0) as u64;
+            start = page.last_evaluated_key;
+            if start.is_none() || cap.is_some_and(|cap| count >= cap) {
+                return Ok(cap.map_or(count, |cap| count.min(cap)));
+            }
+        }
+    }
+
+    /// Matching entries, newest first, skipping `offset`.
+    pub async fn page(
+        &self,
+        filter: &LogFilter,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<LogEntry>, StoreError> {
+        let plan = Plan::for_filter(filter);
+        let wanted = (offset + limit) as usize;
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .query(&plan)
+                .scan_index_forward(false)
+                .limit((wanted - entries.len()).clamp(1, 1000) as i32)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::from_sdk(e, "list logs"))?;
+            for item in page.items.unwrap_or_default() {
+                entries.push(decode(item)?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() || entries.len() >= wanted {
+                break;
+            }
+        }
+        Ok(entries.into_iter().skip(offset as usize).take(limit as usize).collect())
+    }
+
+    fn query(&self, plan: &Plan) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(plan.index)
+            .key_condition_expression(&plan.key_condition)
+            .set_filter_expression(plan.filter.clone())
+            .set_expression_attribute_names(Some(plan.names.clone()))
+            .set_expression_attribute_values(Some(plan.values.clone()))
+    }
+}

@@ -1,0 +1,108 @@
+//! After traffic through every function — passwords set, imported and verified, tokens issued
+//! and used — no log item and no captured log line holds a password, digest, client secret,
+//! token or signing key.
+
+use lambda_http::http::Method;
+use serde_json::json;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use integration_tests::{Env, request_raw};
+
+/// Every log line the process writes, at debug level and above (stricter than deployed).
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_a_log() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .init();
+    tracing::info!("capture started");
+
+    let env = Env::new().await;
+    let plain = "Plain-Passw0rd-7f3a";
+    let next = "Next-Passw0rd-91bc";
+    let md5 = "5f4dcc3b5aa765d61d8327deb882cf99";
+    let legacy_hash = "b109f3bbbc244eb82441917ed06d618b9008dd09b3befd1b5e07394c706a8bb980b1d7785e5976ec049b46df5f1326af5a2ea6d103fd07c95385ffab0cacbc86";
+    let legacy = json!(["sha512", ["@"], legacy_hash]).to_string();
+
+    let with_password = env.create_user(json!({"username": "s1", "password": plain})).await;
+    let with_md5 =
+        env.create_user(json!({"username": "s2", "passwordDigest": md5, "passwordAlgorithm": "MD5"})).await;
+    let with_legacy = env
+        .create_user(json!({"username": "s3", "passwordDigest": legacy, "passwordAlgorithm": "Legacy"}))
+        .await;
+    let id = with_password["id"].as_str().unwrap();
+    let stored =
+        env.get(&format!("/api/users/{id}?includePasswordHash=1")).await.body["passwordDigest"].clone();
+    let argon2_digest = stored.as_str().unwrap().to_string();
+    env.patch(&format!("/api/users/{id}/password"), json!({"password": next})).await;
+    env.post(&format!("/api/users/{id}/password/verify"), json!({"password": next})).await;
+    env.post(&format!("/api/users/{id}/password/verify"), json!({"password": plain})).await;
+    for user in [&with_md5, &with_legacy] {
+        let verify = format!("/api/users/{}/password/verify", user["id"].as_str().unwrap());
+        env.post(&verify, json!({"password": "password"})).await;
+    }
+    env.call_as(Some("Bearer not-a-real-token-3c9d"), Method::GET, "/api/users", None).await;
+
+    let (app, secret) = shared::store::apps::M2mApp::create("secrets", vec!["all".into()]);
+    shared::store::apps::DynamoApps::new(env.client.clone(), &env.config.tables.apps)
+        .insert(&app)
+        .await
+        .unwrap();
+    let form = format!(
+        "grant_type=client_credentials&resource=https%3A%2F%2Fdefault.logto.app%2Fapi&client_id={}&client_secret={secret}",
+        app.client_id
+    );
+    let mut token_request = request_raw(Method::POST, "/oidc/token", &form);
+    token_request.headers_mut().insert("content-type", "application/x-www-form-urlencoded".parse().unwrap());
+    let issued = env.send(token_request).await.body["access_token"].as_str().unwrap().to_string();
+    env.call_as(Some(&format!("Bearer {issued}")), Method::GET, "/api/logs", None).await;
+
+    let log_items =
+        env.client.scan().table_name(&env.config.tables.logs).send().await.unwrap().items.unwrap();
+    assert_eq!(log_items.len(), 9, "3 creates, 1 password change, 4 verifies, 1 token");
+    let stored_logs = format!("{log_items:?}");
+    let lines = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(lines.contains("capture started"), "the capture works");
+
+    let admin_token = env.admin_authorization.trim_start_matches("Bearer ").to_string();
+    let seed = env.keys.to_json();
+    let secrets = [
+        plain,
+        next,
+        md5,
+        legacy_hash,
+        &argon2_digest,
+        &secret,
+        &issued,
+        &admin_token,
+        "not-a-real-token-3c9d",
+        &seed,
+    ];
+    for secret in secrets {
+        assert!(!stored_logs.contains(secret), "a log item holds a secret: {secret}");
+        assert!(!lines.contains(secret), "a log line holds a secret: {secret}");
+    }
+    // Token signatures alone are secrets too.
+    for token in [&issued, &admin_token] {
+        let signature = token.rsplit('.').next().unwrap();
+        assert!(!stored_logs.contains(signature) && !lines.contains(signature));
+    }
+}
