@@ -1,0 +1,87 @@
+//! `usersctl` as an operator runs it, against the emulator the test command starts.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use shared::auth::SigningKeys;
+use shared::config::TableNames;
+use shared::store::apps::DynamoApps;
+
+/// Runs usersctl on tables named by `prefix`, feeding `stdin`.
+fn usersctl(prefix: &str, args: &[&str], stdin: &str) -> Output {
+    let tables = TableNames::with_prefix(prefix);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_usersctl"))
+        .args(args)
+        .env("USERS_TABLE", &tables.users)
+        .env("LOGS_TABLE", &tables.logs)
+        .env("APPS_TABLE", &tables.apps)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("usersctl runs");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(output.status.success(), "usersctl failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn field(text: &str, name: &str) -> String {
+    text.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).expect(name).to_string()
+}
+
+#[tokio::test]
+async fn apps_are_created_listed_rotated_disabled_and_enabled() {
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("run through scripts/test");
+    let prefix = format!("cli{}", shared::domain::id::random_id(8));
+    assert!(stdout(&usersctl(&prefix, &["setup"], "")).contains("created"));
+    assert!(stdout(&usersctl(&prefix, &["setup"], "")).contains("exists"), "setup is idempotent");
+
+    let created = stdout(&usersctl(&prefix, &["apps", "create", "ops", "users:read", "logs:read"], ""));
+    let (client_id, secret) = (field(&created, "client_id"), field(&created, "client_secret"));
+    assert_eq!(field(&created, "scopes"), "users:read logs:read");
+    let listed = stdout(&usersctl(&prefix, &["apps", "list"], ""));
+    assert!(
+        listed.contains(&client_id) && listed.contains("enabled") && !listed.contains(&secret),
+        "{listed}"
+    );
+
+    let rotated =
+        field(&stdout(&usersctl(&prefix, &["apps", "rotate-secret", &client_id], "")), "client_secret");
+    assert_ne!(rotated, secret);
+    let store =
+        DynamoApps::new(shared::store::client_from_env().await, TableNames::with_prefix(&prefix).apps);
+    let app = store.get(&client_id).await.unwrap().unwrap();
+    assert!(app.secret_matches(&rotated) && !app.secret_matches(&secret), "the old secret stops working");
+
+    stdout(&usersctl(&prefix, &["apps", "disable", &client_id], ""));
+    assert!(!store.get(&client_id).await.unwrap().unwrap().enabled);
+    assert!(stdout(&usersctl(&prefix, &["apps", "list"], "")).contains("disabled"));
+    stdout(&usersctl(&prefix, &["apps", "enable", &client_id], ""));
+    assert!(store.get(&client_id).await.unwrap().unwrap().enabled);
+
+    let unknown_scope = usersctl(&prefix, &["apps", "create", "x", "root"], "");
+    assert!(!unknown_scope.status.success());
+    assert_eq!(usersctl(&prefix, &["nonsense"], "").status.code(), Some(2), "usage errors exit 2");
+}
+
+#[test]
+fn key_sets_are_generated_rotated_retired_and_published() {
+    let generated = stdout(&usersctl("unused", &["keys", "generate"], ""));
+    let first = SigningKeys::parse(&generated).unwrap();
+    let rotated_text = stdout(&usersctl("unused", &["keys", "rotate"], &generated));
+    let rotated = SigningKeys::parse(&rotated_text).unwrap();
+    assert_eq!(rotated.jwks()["keys"].as_array().unwrap().len(), 2);
+    assert_ne!(rotated.active().kid, first.active().kid);
+    let retired = stdout(&usersctl("unused", &["keys", "retire", &first.active().kid], &rotated_text));
+    let retired_set = SigningKeys::parse(&retired).unwrap();
+    assert_eq!(retired_set.jwks()["keys"].as_array().unwrap().len(), 1, "the old key is gone");
+    assert_eq!(retired_set.active().kid, rotated.active().kid, "the new key still signs");
+    let jwks: serde_json::Value =
+        serde_json::from_str(&stdout(&usersctl("unused", &["keys", "jwks"], &retired))).unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    assert!(jwks["keys"][0].get("d").is_none() && !jwks.to_string().contains("seed"), "public only");
+}
