@@ -160,7 +160,7 @@ impl DynamoLogs {
         limit: u64,
     ) -> Result<Vec<LogEntry>, StoreError> {
         let plan = Plan::for_filter(filter);
-        let wanted = (offset + limit) as usize;
+        let wanted = offset.saturating_add(limit) as usize;
         let mut entries = Vec::new();
         let mut start = None;
         loop {

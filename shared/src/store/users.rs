@@ -496,8 +496,9 @@ impl UserStore for DynamoUsers {
     }
 
     async fn newest(&self, offset: u64, limit: u64) -> Result<Vec<String>, StoreError> {
-        let wanted = (offset + limit) as usize;
-        let mut ids = Vec::with_capacity(wanted);
+        // No capacity from `wanted`: a client chooses the page number, and so its size.
+        let wanted = offset.saturating_add(limit) as usize;
+        let mut ids = Vec::new();
         let mut start: Option<Item> = None;
         loop {
             let page = self
