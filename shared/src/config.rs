@@ -64,6 +64,20 @@ pub struct Config {
     pub username_case_sensitive: bool,
     /// Days a log item lives before DynamoDB's TTL removes it.
     pub log_retention_days: u32,
+    pub lockout: Lockout,
+}
+
+/// Password-verify lockout: this many failures within the window lock further verifies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lockout {
+    pub max_failures: u32,
+    pub window_secs: u64,
+}
+
+impl Default for Lockout {
+    fn default() -> Self {
+        Self { max_failures: 5, window_secs: 3600 }
+    }
 }
 
 pub const DEFAULT_TABLE_PREFIX: &str = "users-api";
@@ -104,12 +118,28 @@ impl Config {
             _ => None,
         };
         auth.signing_keys_secret_id = env::var("SIGNING_KEYS_SECRET_ID").ok().filter(|v| !v.is_empty());
-        Ok(Self { tables, auth, username_case_sensitive, log_retention_days })
+        let number = |name: &str, default: u64| -> Result<u64, String> {
+            match env::var(name) {
+                Ok(v) => v.parse().map_err(|_| format!("{name}={v} is not a number")),
+                Err(_) => Ok(default),
+            }
+        };
+        let lockout = Lockout {
+            max_failures: number("LOCKOUT_MAX_FAILURES", 5)? as u32,
+            window_secs: number("LOCKOUT_WINDOW_SECS", 3600)?,
+        };
+        Ok(Self { tables, auth, username_case_sensitive, log_retention_days, lockout })
     }
 
     pub fn for_tables(tables: TableNames) -> Self {
         let auth = AuthConfig::new(DEFAULT_API_INDICATOR);
-        Self { tables, auth, username_case_sensitive: true, log_retention_days: 90 }
+        Self {
+            tables,
+            auth,
+            username_case_sensitive: true,
+            log_retention_days: 90,
+            lockout: Lockout::default(),
+        }
     }
 }
 

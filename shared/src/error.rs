@@ -23,6 +23,12 @@ pub enum Error {
     InvalidSearch(String),
     #[error("body too large")]
     BodyTooLarge,
+    /// An `Idempotency-Key` seen before with another body.
+    #[error("idempotency key reused")]
+    IdempotencyKeyReused,
+    /// `If-Match` named a version the user is no longer at.
+    #[error("precondition failed")]
+    PreconditionFailed,
 
     // --- entities (entity.*)
     #[error("user not found")]
@@ -69,6 +75,9 @@ pub enum Error {
     DigestCostTooHigh(String),
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// Too many failed verifies: locked until the window passes (decisions §6).
+    #[error("password verify locked for {retry_after_secs}s")]
+    PasswordVerifyLocked { retry_after_secs: u64 },
 
     // --- authentication (auth.*)
     #[error("authorization header missing")]
@@ -136,6 +145,16 @@ impl Error {
             }
             InvalidSearch(reason) => (400, "request.invalid_input", format!("Input is invalid. {reason}")),
             BodyTooLarge => (413, "request.body_too_large", "The request body is larger than 1 MiB.".into()),
+            IdempotencyKeyReused => (
+                422,
+                "request.idempotency_key_reused",
+                "This Idempotency-Key was used with another request body.".into(),
+            ),
+            PreconditionFailed => (
+                412,
+                "request.precondition_failed",
+                "The resource has changed since the version given in If-Match.".into(),
+            ),
             NotFound => (404, "entity.not_found", "The resource does not exist.".into()),
             LogNotFound(id) => {
                 (404, "entity.not_exists_with_id", format!("The logs with ID `{id}` does not exist."))
@@ -198,6 +217,11 @@ impl Error {
                 "password.digest_cost_too_high",
                 format!("The password digest's cost is above this service's bound: {what}."),
             ),
+            PasswordVerifyLocked { .. } => (
+                429,
+                "user.password_verify_locked",
+                "Too many failed password verifications. Try again later.".into(),
+            ),
             InvalidCredentials => (
                 422,
                 "session.invalid_credentials",
@@ -234,7 +258,11 @@ impl Error {
             InvalidInput { details, .. } => Some(details.clone()),
             _ => None,
         };
-        let retry_after = matches!(self, Unavailable(_)).then_some(Duration::from_secs(1));
+        let retry_after = match self {
+            Unavailable(_) => Some(Duration::from_secs(1)),
+            PasswordVerifyLocked { retry_after_secs } => Some(Duration::from_secs(*retry_after_secs)),
+            _ => None,
+        };
         let challenge = match self {
             OAuth { basic_challenge: true, .. } => Some("Basic"),
             OAuth { .. } => None,

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::config::Lockout;
 use crate::domain::identifiers::{MAX_AVATAR_LEN, MAX_IDENTIFIER_LEN};
 use crate::domain::input::{FieldChange, NewUser, PasswordInput, UserPatch};
 use crate::domain::log::{LogEntry, LogKey, changed_fields};
@@ -11,7 +12,9 @@ use crate::domain::search::{Search, SearchRow};
 use crate::domain::{JsonObject, Page, User, id, now_ms};
 use crate::error::{Error, Result};
 use crate::store::StoreError;
-use crate::store::users::{GuardKind, USER_LABEL, UserStore, guards};
+use crate::store::users::{
+    Attempt, GuardKind, IDEMPOTENCY_LABEL, IdempotencyRecord, USER_LABEL, UserStore, guards,
+};
 
 /// Optimistic-concurrency retries before a contended write gives up (503). With the jittered
 /// pauses below, all attempts together stay well under a second.
@@ -39,6 +42,7 @@ pub use crate::auth::Caller;
 pub struct Users<S> {
     store: S,
     username_case_sensitive: bool,
+    lockout: Lockout,
 }
 
 fn taken(kind: GuardKind) -> Error {
@@ -89,9 +93,54 @@ fn set_phone(
     }
 }
 
+/// 412 unless the user is still at a version the caller's `If-Match` names. Checked on every
+/// read of the write loop: a concurrent change between read and write fails the version
+/// condition, the loop reads again, and the precondition then fails as it should.
+fn check_precondition(caller: &Caller, user: &User) -> Result<()> {
+    match &caller.if_match {
+        Some(condition) if !condition.matches(&user.etag()) => Err(Error::PreconditionFailed),
+        _ => Ok(()),
+    }
+}
+
+/// How long an `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
+
+/// An `Idempotency-Key` with the hash of the body it came with.
+#[derive(Clone, Debug)]
+pub struct Idempotency {
+    pub key: String,
+    pub body_hash: String,
+}
+
+impl Idempotency {
+    /// The key as stored: scoped by the calling app, so apps never see each other's answers.
+    fn scoped(self, caller: &Caller) -> (String, String) {
+        let app = caller.application_id.as_deref().unwrap_or("-");
+        (format!("{app}#{}", self.key), self.body_hash)
+    }
+}
+
+/// What a create answers: a new user, or the first answer to the same keyed request.
+#[derive(Debug)]
+pub enum Created {
+    New(Box<User>),
+    Replayed { body: Value, etag: String },
+}
+
+fn record(key: &str, body_hash: &str, user: &User) -> IdempotencyRecord {
+    IdempotencyRecord {
+        key: key.to_string(),
+        body_hash: body_hash.to_string(),
+        response: user.to_json(false).to_string(),
+        etag: user.etag(),
+        expires_at: now_ms() / 1000 + IDEMPOTENCY_TTL_SECS,
+    }
+}
+
 impl<S: UserStore> Users<S> {
-    pub fn new(store: S, username_case_sensitive: bool) -> Self {
-        Self { store, username_case_sensitive }
+    pub fn new(store: S, username_case_sensitive: bool, lockout: Lockout) -> Self {
+        Self { store, username_case_sensitive, lockout }
     }
 
     pub fn store(&self) -> &S {
@@ -128,7 +177,18 @@ impl<S: UserStore> Users<S> {
     /// Logto's create, checks in its order: body guard and password rules (already done by
     /// `NewUser::parse`), uniqueness of username, email, phone, then Legacy digest, phone
     /// parseability and lengths.
-    pub async fn create(&self, input: NewUser, caller: &Caller) -> Result<User> {
+    pub async fn create(
+        &self,
+        input: NewUser,
+        caller: &Caller,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Created> {
+        let scoped = idempotency.map(|i| i.scoped(caller));
+        if let Some((key, hash)) = &scoped
+            && let Some(replay) = self.replay(key, hash).await?
+        {
+            return Ok(replay);
+        }
         let mut user = User::new(id::new_user_id(), now_ms());
         let mut deferred: Option<Error> = None;
         user.username = input.username.map(|u| u.into_string());
@@ -166,8 +226,20 @@ impl<S: UserStore> Users<S> {
         }
         for attempt in 0..MAX_ATTEMPTS {
             let log = LogEntry::new(LogKey::UserCreate, true, Some(&user.id), &caller.origin());
-            match self.store.commit(None, Some(&user), &log).await {
-                Ok(()) => return Ok(user),
+            let written = match &scoped {
+                None => self.store.commit(None, Some(&user), &log).await,
+                Some((key, hash)) => self.store.create(&user, &log, &record(key, hash, &user)).await,
+            };
+            match written {
+                Ok(()) => return Ok(Created::New(Box::new(user))),
+                Err(StoreError::ConditionFailed { items }) if items.contains(&IDEMPOTENCY_LABEL) => {
+                    // A concurrent request with this key won: answer as it did, or refuse.
+                    let (key, hash) = scoped.as_ref().expect("only keyed creates write a record");
+                    return self
+                        .replay(key, hash)
+                        .await?
+                        .ok_or(Error::Unavailable("idempotency record vanished".into()));
+                }
                 Err(StoreError::ConditionFailed { items }) => {
                     if let Some(err) = conflict(&items, &CREATE_ORDER) {
                         return Err(err);
@@ -180,6 +252,20 @@ impl<S: UserStore> Users<S> {
             }
         }
         Err(Error::Unavailable("create kept conflicting".into()))
+    }
+
+    /// The first answer to a keyed create, if there was one with this body; 422 if the key
+    /// came with another body.
+    async fn replay(&self, key: &str, body_hash: &str) -> Result<Option<Created>> {
+        match self.store.idempotency_record(key).await? {
+            None => Ok(None),
+            Some(record) if record.body_hash != body_hash => Err(Error::IdempotencyKeyReused),
+            Some(record) => {
+                let body = serde_json::from_str(&record.response)
+                    .map_err(|e| Error::Internal(format!("stored response: {e}")))?;
+                Ok(Some(Created::Replayed { body, etag: record.etag }))
+            }
+        }
     }
 
     /// The identifier conflict `after` would meet, read before writing: used when another error
@@ -214,6 +300,7 @@ impl<S: UserStore> Users<S> {
                 pause_before_retry(attempt).await;
             }
             let before = self.get(user_id).await?;
+            check_precondition(caller, &before)?;
             let mut after = before.clone();
             let out = match change(&mut after) {
                 Ok(out) => out,
@@ -301,6 +388,7 @@ impl<S: UserStore> Users<S> {
                 pause_before_retry(attempt).await;
             }
             let user = self.get(user_id).await?;
+            check_precondition(caller, &user)?;
             let log = LogEntry::new(LogKey::UserDelete, true, Some(user_id), &caller.origin());
             match self.store.commit(Some(&user), None, &log).await {
                 Ok(()) => return Ok(()),
@@ -395,21 +483,35 @@ impl<S: UserStore> Users<S> {
                 Ok(())
             })
             .await?;
+        // A reset ends a lockout.
+        self.store.clear_attempts(user_id).await?;
         Ok(user)
     }
 
     /// 204 or 422, never telling by its timing whether the user had a password. Every attempt
     /// is logged (`User.Password.Verify`, `Success` or `Error`). A match on an outdated hash
     /// upgrades it to the current Argon2id parameters, in the same transaction as its log.
+    ///
+    /// Attempts are reserved before the (slow) check, atomically, so that concurrent guesses
+    /// cannot exceed the lockout's limit: past it, 429 with `Retry-After`, logged too.
     pub async fn verify_password(&self, user_id: &str, candidate: String, caller: &Caller) -> Result<()> {
         let user = self.get(user_id).await?;
+        check_precondition(caller, &user)?;
         let stored = user.password.clone();
         let entry =
             |success| LogEntry::new(LogKey::UserPasswordVerify, success, Some(user_id), &caller.origin());
+        if let Attempt::Locked { retry_after_secs } =
+            self.store.reserve_attempt(user_id, self.lockout, now_ms()).await?
+        {
+            let locked = Error::PasswordVerifyLocked { retry_after_secs };
+            self.store.log(&entry(false).with_error(locked.parts().code)).await?;
+            return Err(locked);
+        }
         if !password::verify(stored.clone(), candidate.clone()).await? {
-            self.store.log(&entry(false)).await?;
+            self.store.log(&entry(false).with_error(Error::InvalidCredentials.parts().code)).await?;
             return Err(Error::InvalidCredentials);
         }
+        self.store.clear_attempts(user_id).await?;
         if !stored.as_ref().is_some_and(PasswordHash::needs_rehash) {
             self.store.log(&entry(true)).await?;
             return Ok(());
@@ -442,5 +544,5 @@ pub fn from_config(
     client: aws_sdk_dynamodb::Client,
 ) -> Users<crate::store::DynamoUsers> {
     let store = crate::store::DynamoUsers::new(client, config);
-    Users::new(store, config.username_case_sensitive)
+    Users::new(store, config.username_case_sensitive, config.lockout)
 }

@@ -65,7 +65,7 @@ impl App {
                 let body = Body::parse(body_bytes(request)?)?;
                 let password = body.required_password("password")?.to_string();
                 let user = self.users.set_password(user_id, password, caller).await?;
-                Ok(json(200, &user.to_json(false)))
+                Ok(shared::api::user(200, &user, &user.to_json(false)))
             }
             Endpoint::Verify => {
                 let body = Body::parse(body_bytes(request)?)?;

@@ -3,7 +3,7 @@
 use lambda_http::Request;
 use serde_json::{Value, json};
 
-use shared::api::{Response, body_bytes, json};
+use shared::api::{Response, body_bytes, json, user as user_response};
 use shared::domain::JsonObject;
 use shared::domain::input::Body;
 use shared::users::Caller;
@@ -41,5 +41,5 @@ pub async fn get(app: &App, user_id: &str, target: &str) -> Result<Response> {
 
 pub async fn delete(app: &App, user_id: &str, target: &str, caller: &Caller) -> Result<Response> {
     let user = app.users.delete_identity(user_id, target, caller).await?;
-    Ok(json(200, &user.to_json(false)))
+    Ok(user_response(200, &user, &user.to_json(false)))
 }

@@ -3,11 +3,11 @@
 use lambda_http::Request;
 use serde_json::{Value, json};
 
-use shared::api::{Query, Response, Total, body_bytes, json, no_content, paged};
+use shared::api::{Query, Response, Total, body_bytes, json, no_content, paged, user as user_response};
 use shared::domain::Page;
 use shared::domain::input::{Body, NewUser, UserPatch, parse_profile};
 use shared::domain::search::Search;
-use shared::users::Caller;
+use shared::users::{Caller, Created, Idempotency};
 use shared::{Error, Result};
 
 use crate::App;
@@ -30,8 +30,33 @@ pub async fn list(app: &App, request: &Request) -> Result<Response> {
 
 pub async fn create(app: &App, request: &Request, caller: &Caller) -> Result<Response> {
     let body = Body::parse(body_bytes(request)?)?;
-    let user = app.users.create(NewUser::parse(&body)?, caller).await?;
-    Ok(json(200, &user.to_json(false)))
+    let input = NewUser::parse(&body)?;
+    let idempotency =
+        idempotency_key(request)?.map(|key| Idempotency { key, body_hash: body.canonical_hash() });
+    match app.users.create(input, caller, idempotency).await? {
+        Created::New(user) => Ok(user_response(200, &user, &user.to_json(false))),
+        Created::Replayed { body, etag } => {
+            let mut response = json(200, &body);
+            if let Ok(etag) = etag.parse() {
+                response.headers_mut().insert(lambda_http::http::header::ETAG, etag);
+            }
+            Ok(response)
+        }
+    }
+}
+
+/// `Idempotency-Key`: 1 to 255 visible ASCII characters.
+fn idempotency_key(request: &Request) -> Result<Option<String>> {
+    let Some(value) = request.headers().get("idempotency-key") else { return Ok(None) };
+    match value.to_str() {
+        Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(key.to_string()))
+        }
+        _ => Err(Error::InvalidInput {
+            target: "headers",
+            details: "`Idempotency-Key` must be 1 to 255 visible ASCII characters".into(),
+        }),
+    }
 }
 
 pub async fn get(app: &App, request: &Request, user_id: &str) -> Result<Response> {
@@ -42,13 +67,13 @@ pub async fn get(app: &App, request: &Request, user_id: &str) -> Result<Response
         // Enterprise SSO is out of scope: nobody has SSO identities.
         body["ssoIdentities"] = json!([]);
     }
-    Ok(json(200, &body))
+    Ok(user_response(200, &user, &body))
 }
 
 pub async fn patch(app: &App, request: &Request, user_id: &str, caller: &Caller) -> Result<Response> {
     let patch = UserPatch::parse(&Body::parse(body_bytes(request)?)?)?;
     let user = app.users.patch(user_id, patch, caller).await?;
-    Ok(json(200, &user.to_json(false)))
+    Ok(user_response(200, &user, &user.to_json(false)))
 }
 
 pub async fn delete(app: &App, user_id: &str, caller: &Caller) -> Result<Response> {
@@ -90,5 +115,5 @@ pub async fn patch_suspension(
     let suspended =
         body.boolean("isSuspended")?.ok_or_else(|| Error::invalid_body("`isSuspended` is required"))?;
     let user = app.users.set_suspended(user_id, suspended, caller).await?;
-    Ok(json(200, &user.to_json(false)))
+    Ok(user_response(200, &user, &user.to_json(false)))
 }

@@ -6,13 +6,17 @@ pub mod response;
 pub mod router;
 
 pub use request::{Query, body_bytes};
-pub use response::{Response, Total, error_response, json, no_content, paged, request_origin};
+pub use response::{Response, Total, error_response, json, no_content, paged, request_origin, user};
 pub use router::{Params, Route, Router};
 
-use lambda_http::{Request, http::header::AUTHORIZATION, service_fn};
+use lambda_http::{
+    Request,
+    http::header::{AUTHORIZATION, IF_MATCH},
+    service_fn,
+};
 use std::future::Future;
 
-use crate::auth::{Caller, Scope, Verifier};
+use crate::auth::{Caller, IfMatch, Scope, Verifier};
 use crate::error::Error;
 
 /// Authenticates, routes, then checks the route's scope: 401 before 404/405 (no route is
@@ -27,6 +31,7 @@ pub fn authorize<E: Copy>(
     let ((endpoint, scope), params) = router.find(request.method(), request.uri().path())?;
     caller.require(scope)?;
     (caller.ip, caller.user_agent) = client_info(request);
+    caller.if_match = request.headers().get(IF_MATCH).map(|v| IfMatch::parse(v.to_str().unwrap_or_default()));
     Ok((endpoint, params, caller))
 }
 

@@ -19,6 +19,15 @@ pub fn json(status: u16, body: &Value) -> Response {
         .expect("status and header are valid")
 }
 
+/// A user's JSON as the body, with the user's `ETag` (the version every change bumps).
+pub fn user(status: u16, user: &crate::domain::User, body: &Value) -> Response {
+    let mut response = json(status, body);
+    if let Ok(etag) = HeaderValue::from_str(&user.etag()) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}
+
 pub fn no_content() -> Response {
     lambda_http::Response::builder().status(204).body(Body::Empty).expect("valid")
 }

@@ -24,6 +24,14 @@ impl Body {
         }
     }
 
+    /// SHA-256 of the body as canonical JSON (keys sorted, no blanks): two requests with the
+    /// same content hash alike however they were spelled.
+    pub fn canonical_hash(&self) -> String {
+        use sha2::Digest;
+        let canonical = serde_json::to_string(&self.0).expect("JSON values serialise");
+        hex::encode(sha2::Sha256::digest(canonical.as_bytes()))
+    }
+
     pub fn has(&self, key: &str) -> bool {
         self.0.contains_key(key)
     }

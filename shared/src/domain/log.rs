@@ -66,6 +66,9 @@ pub struct LogEntry {
     pub user_agent: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed_fields: Vec<String>,
+    /// For `Error` results: the error's code (never its details).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub created_at: i64,
 }
 
@@ -80,8 +83,14 @@ impl LogEntry {
             ip: origin.ip.clone(),
             user_agent: origin.user_agent.clone(),
             changed_fields: Vec::new(),
+            error: None,
             created_at: super::now_ms(),
         }
+    }
+
+    pub fn with_error(mut self, code: &str) -> Self {
+        self.error = Some(code.to_string());
+        self
     }
 
     pub fn with_changes(mut self, fields: Vec<String>) -> Self {
@@ -103,6 +112,9 @@ impl LogEntry {
             if let Some(value) = value {
                 payload[name] = json!(value);
             }
+        }
+        if let Some(code) = &self.error {
+            payload["error"] = json!(code);
         }
         if !self.changed_fields.is_empty() {
             payload["changedFields"] = json!(self.changed_fields);

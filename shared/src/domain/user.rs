@@ -58,6 +58,11 @@ impl User {
         }
     }
 
+    /// The strong entity tag of this state of the user: its version, quoted.
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.version)
+    }
+
     /// The social identities that must stay unique across users.
     pub fn social_identities(&self) -> Vec<Identity> {
         self.identities

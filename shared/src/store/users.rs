@@ -9,6 +9,7 @@ use super::StoreError;
 use super::logs::{DynamoLogs, log_item};
 use super::schema::SEARCH_PROJECTION;
 use super::tx::{Condition, Item, Transaction};
+use crate::config::Lockout;
 use crate::domain::log::LogEntry;
 use crate::domain::password::{PasswordAlgorithm, PasswordHash};
 use crate::domain::search::{Field, IndexHint, Search, SearchRow};
@@ -46,6 +47,35 @@ impl GuardKind {
 
 /// Label of the user item's write; its condition failing means a concurrent change.
 pub const USER_LABEL: &str = "user";
+/// The outcome of reserving a verify attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    Reserved,
+    Locked { retry_after_secs: u64 },
+}
+
+/// Label of an idempotency record's put; its condition failing means the key was just used.
+pub const IDEMPOTENCY_LABEL: &str = "idempotency";
+
+/// What a create with an `Idempotency-Key` leaves behind for 24 hours: enough to recognise
+/// the same request (`body_hash`) and to answer it again (`response`, `etag`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// The key, scoped by the calling app so that apps cannot see each other's.
+    pub key: String,
+    pub body_hash: String,
+    pub response: String,
+    pub etag: String,
+    /// Epoch seconds; also the item's TTL.
+    pub expires_at: i64,
+}
+
+impl IdempotencyRecord {
+    fn pk(&self) -> String {
+        format!("idempotency#{}", self.key)
+    }
+}
+
 /// Label of a guard release; its condition failing means the guard was not ours.
 pub const RELEASE_LABEL: &str = "release";
 
@@ -260,6 +290,30 @@ pub trait UserStore: Send + Sync {
         after: Option<&User>,
         log: &LogEntry,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Creates a user (as `commit` does) and, in the same transaction, its idempotency record,
+    /// which must be vacant: `ConditionFailed` names `IDEMPOTENCY_LABEL` when a concurrent
+    /// request with the same key won.
+    fn create(
+        &self,
+        user: &User,
+        log: &LogEntry,
+        record: &IdempotencyRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The live (unexpired) record for an app's idempotency key.
+    fn idempotency_record(
+        &self,
+        scoped_key: &str,
+    ) -> impl Future<Output = Result<Option<IdempotencyRecord>, StoreError>> + Send;
+    /// Takes one of the user's verify attempts for the lockout window, atomically: `Locked`
+    /// once `max_failures` are taken within it. A success gives them back (`clear_attempts`).
+    fn reserve_attempt(
+        &self,
+        user_id: &str,
+        lockout: Lockout,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Attempt, StoreError>> + Send;
+    /// Forgets the user's failed attempts (a successful verify, a password reset).
+    fn clear_attempts(&self, user_id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Records an event that changes no user (a failed password verify).
     fn log(&self, entry: &LogEntry) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The unfiltered number of users (O(1): a counter).
@@ -428,53 +482,134 @@ impl UserStore for DynamoUsers {
         after: Option<&User>,
         log: &LogEntry,
     ) -> Result<(), StoreError> {
-        let mut tx = Transaction::new();
-        tx.put("log", &self.logs_table, log_item(log, self.retention_days)?, Some(Condition::absent("id")));
-        let version_is = |user: &User| {
-            Condition::new("#v = :v")
-                .name("#v", "version")
-                .value(":v", AttributeValue::N(user.version.to_string()))
-        };
-        match (before, after) {
-            (_, Some(after)) => {
-                let condition = before.map(version_is).unwrap_or_else(|| Condition::absent("pk"));
-                tx.put(USER_LABEL, &self.table, encode(after)?, Some(condition));
-            }
-            (Some(before), None) => {
-                tx.delete(USER_LABEL, &self.table, key(user_pk(&before.id)), Some(version_is(before)));
-            }
-            (None, None) => return self.logs.put(log).await,
+        match self.transaction(before, after, log)? {
+            Some(tx) => tx.commit(&self.client).await,
+            None => self.logs.put(log).await,
         }
-        let held: HashSet<Guard> =
-            before.map(|u| guards(u, self.username_case_sensitive)).unwrap_or_default().into_iter().collect();
-        let wanted: HashSet<Guard> =
-            after.map(|u| guards(u, self.username_case_sensitive)).unwrap_or_default().into_iter().collect();
-        if let Some(owner) = after {
-            for guard in wanted.difference(&held) {
-                let mut item = key(guard.key.clone());
-                item.insert("userId".into(), AttributeValue::S(owner.id.clone()));
-                item.insert("kind".into(), AttributeValue::S("guard".into()));
-                tx.put(guard.kind.label(), &self.table, item, Some(Condition::absent("pk")));
-            }
-        }
-        if let Some(owner) = before {
-            for guard in held.difference(&wanted) {
-                let mine = Condition::new("userId = :me").value(":me", AttributeValue::S(owner.id.clone()));
-                tx.delete(RELEASE_LABEL, &self.table, key(guard.key.clone()), Some(mine));
-            }
-        }
-        let delta = match (before, after) {
-            (None, Some(_)) => Some(1),
-            (Some(_), None) => Some(-1),
-            _ => None,
-        };
-        if let Some(delta) = delta {
-            let add = Condition::new("ADD #c :d")
-                .name("#c", "count")
-                .value(":d", AttributeValue::N(delta.to_string()));
-            tx.update("counter", &self.table, key(COUNTER_PK.into()), add);
-        }
+    }
+
+    async fn create(
+        &self,
+        user: &User,
+        log: &LogEntry,
+        record: &IdempotencyRecord,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.transaction(None, Some(user), log)?.expect("a create writes a user");
+        let mut item = key(record.pk());
+        item.insert("kind".into(), AttributeValue::S("idempotency".into()));
+        item.insert("bodyHash".into(), AttributeValue::S(record.body_hash.clone()));
+        item.insert("response".into(), AttributeValue::S(record.response.clone()));
+        item.insert("etag".into(), AttributeValue::S(record.etag.clone()));
+        item.insert("expiresAt".into(), AttributeValue::N(record.expires_at.to_string()));
+        // Absent, or expired but not yet swept by TTL.
+        let vacant = Condition::new("attribute_not_exists(pk) OR expiresAt < :now")
+            .value(":now", AttributeValue::N((crate::domain::now_ms() / 1000).to_string()));
+        tx.put(IDEMPOTENCY_LABEL, &self.table, item, Some(vacant));
         tx.commit(&self.client).await
+    }
+
+    async fn reserve_attempt(
+        &self,
+        user_id: &str,
+        lockout: Lockout,
+        now_ms: i64,
+    ) -> Result<Attempt, StoreError> {
+        let window_ms = lockout.window_secs as i64 * 1000;
+        let cutoff = now_ms - window_ms;
+        let pk = format!("lockout#{user_id}");
+        let n = |v: i64| AttributeValue::N(v.to_string());
+        // Count on in the current window, or open a new one; twice, since a concurrent request
+        // may open the window between our two tries.
+        for _ in 0..2 {
+            let counted = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(pk.clone())))
+                .update_expression("SET failures = failures + :one")
+                .condition_expression("failures < :max AND windowStart > :cutoff")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":max", n(i64::from(lockout.max_failures)))
+                .expression_attribute_values(":cutoff", n(cutoff))
+                .send()
+                .await;
+            match counted.map_err(self.err("attempt")) {
+                Ok(_) => return Ok(Attempt::Reserved),
+                Err(StoreError::ConditionFailed { .. }) => {}
+                Err(err) => return Err(err),
+            }
+            let opened = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(pk.clone())))
+                .update_expression("SET failures = :one, windowStart = :now, expiresAt = :expires")
+                .condition_expression("attribute_not_exists(pk) OR windowStart <= :cutoff")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":now", n(now_ms))
+                .expression_attribute_values(":expires", n((now_ms + window_ms) / 1000 + 1))
+                .expression_attribute_values(":cutoff", n(cutoff))
+                .send()
+                .await;
+            match opened.map_err(self.err("attempt")) {
+                Ok(_) => return Ok(Attempt::Reserved),
+                Err(StoreError::ConditionFailed { .. }) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(self.err("attempt"))?
+            .item
+            .unwrap_or_default();
+        let window_start = item
+            .get("windowStart")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(now_ms);
+        let remaining_ms = (window_start + window_ms - now_ms).max(1000);
+        Ok(Attempt::Locked { retry_after_secs: (remaining_ms as u64).div_ceil(1000) })
+    }
+
+    async fn clear_attempts(&self, user_id: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("lockout#{user_id}"))))
+            .send()
+            .await
+            .map_err(self.err("attempt"))?;
+        Ok(())
+    }
+
+    async fn idempotency_record(&self, scoped_key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("idempotency#{scoped_key}"))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(self.err("idempotency"))?;
+        let Some(item) = out.item else { return Ok(None) };
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        let expires_at =
+            item.get("expiresAt").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0);
+        let record = IdempotencyRecord {
+            key: scoped_key.to_string(),
+            body_hash: text("bodyHash"),
+            response: text("response"),
+            etag: text("etag"),
+            expires_at,
+        };
+        Ok((expires_at >= crate::domain::now_ms() / 1000).then_some(record))
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
@@ -577,5 +712,64 @@ impl UserStore for DynamoUsers {
 impl DynamoUsers {
     pub fn username_case_sensitive(&self) -> bool {
         self.username_case_sensitive
+    }
+}
+
+impl DynamoUsers {
+    /// The writes that move a user from `before` to `after`, with its log entry; `None` when
+    /// there is no user to write (the entry alone is then written on its own).
+    fn transaction(
+        &self,
+        before: Option<&User>,
+        after: Option<&User>,
+        log: &LogEntry,
+    ) -> Result<Option<Transaction>, StoreError> {
+        let mut tx = Transaction::new();
+        tx.put("log", &self.logs_table, log_item(log, self.retention_days)?, Some(Condition::absent("id")));
+        let version_is = |user: &User| {
+            Condition::new("#v = :v")
+                .name("#v", "version")
+                .value(":v", AttributeValue::N(user.version.to_string()))
+        };
+        match (before, after) {
+            (_, Some(after)) => {
+                let condition = before.map(version_is).unwrap_or_else(|| Condition::absent("pk"));
+                tx.put(USER_LABEL, &self.table, encode(after)?, Some(condition));
+            }
+            (Some(before), None) => {
+                tx.delete(USER_LABEL, &self.table, key(user_pk(&before.id)), Some(version_is(before)));
+            }
+            (None, None) => return Ok(None),
+        }
+        let held: HashSet<Guard> =
+            before.map(|u| guards(u, self.username_case_sensitive)).unwrap_or_default().into_iter().collect();
+        let wanted: HashSet<Guard> =
+            after.map(|u| guards(u, self.username_case_sensitive)).unwrap_or_default().into_iter().collect();
+        if let Some(owner) = after {
+            for guard in wanted.difference(&held) {
+                let mut item = key(guard.key.clone());
+                item.insert("userId".into(), AttributeValue::S(owner.id.clone()));
+                item.insert("kind".into(), AttributeValue::S("guard".into()));
+                tx.put(guard.kind.label(), &self.table, item, Some(Condition::absent("pk")));
+            }
+        }
+        if let Some(owner) = before {
+            for guard in held.difference(&wanted) {
+                let mine = Condition::new("userId = :me").value(":me", AttributeValue::S(owner.id.clone()));
+                tx.delete(RELEASE_LABEL, &self.table, key(guard.key.clone()), Some(mine));
+            }
+        }
+        let delta = match (before, after) {
+            (None, Some(_)) => Some(1),
+            (Some(_), None) => Some(-1),
+            _ => None,
+        };
+        if let Some(delta) = delta {
+            let add = Condition::new("ADD #c :d")
+                .name("#c", "count")
+                .value(":d", AttributeValue::N(delta.to_string()));
+            tx.update("counter", &self.table, key(COUNTER_PK.into()), add);
+        }
+        Ok(Some(tx))
     }
 }

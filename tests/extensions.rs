@@ -1,0 +1,168 @@
+//! Beyond Logto (decisions §6): ETag / If-Match, Idempotency-Key, and the verify lockout.
+
+use lambda_http::http::Method;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+use integration_tests::{Env, Reply, request};
+
+async fn with_headers(
+    env: &Env,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    headers: &[(&'static str, &str)],
+) -> Reply {
+    let mut request = request(method, path, body);
+    request.headers_mut().insert("authorization", env.admin_authorization.parse().unwrap());
+    for (name, value) in headers {
+        request.headers_mut().insert(*name, value.parse().unwrap());
+    }
+    env.send(request).await
+}
+
+#[tokio::test]
+async fn user_responses_carry_an_etag_that_every_change_bumps() {
+    let env = Env::new().await;
+    let created = env.post("/api/users", json!({"username": "tagged"})).await;
+    assert_eq!(created.header("etag"), Some("\"1\""));
+    let path = format!("/api/users/{}", created.body["id"].as_str().unwrap());
+    assert_eq!(env.get(&path).await.header("etag"), Some("\"1\""));
+    let patched =
+        with_headers(&env, Method::PATCH, &path, Some(json!({"name": "a"})), &[("if-match", "\"1\"")]).await;
+    assert_eq!((patched.status, patched.header("etag")), (200, Some("\"2\"")));
+    let suspended = env.patch(&format!("{path}/is-suspended"), json!({"isSuspended": true})).await;
+    assert_eq!(suspended.header("etag"), Some("\"3\""));
+}
+
+#[tokio::test]
+async fn a_stale_if_match_is_412_and_changes_nothing() {
+    let env = Env::new().await;
+    let user = env.create_user(json!({"username": "stale", "password": "pw"})).await;
+    let path = format!("/api/users/{}", user["id"].as_str().unwrap());
+    env.patch(&path, json!({"name": "moved on"})).await; // now at version 2
+    let stale = [("if-match", "\"1\"")];
+    for (method, route, body) in [
+        (Method::PATCH, path.clone(), Some(json!({"name": "lost update"}))),
+        (Method::PATCH, format!("{path}/is-suspended"), Some(json!({"isSuspended": true}))),
+        (Method::PATCH, format!("{path}/password"), Some(json!({"password": "x"}))),
+        (Method::POST, format!("{path}/password/verify"), Some(json!({"password": "pw"}))),
+        (Method::DELETE, path.clone(), None),
+    ] {
+        let reply = with_headers(&env, method.clone(), &route, body, &stale).await;
+        reply.assert_error(412, "request.precondition_failed");
+    }
+    let weak =
+        with_headers(&env, Method::PATCH, &path, Some(json!({"name": "weak"})), &[("if-match", "W/\"2\"")])
+            .await;
+    weak.assert_error(412, "request.precondition_failed");
+    let now = env.get(&path).await;
+    assert_eq!(
+        (now.body["name"].as_str(), now.body["isSuspended"].as_bool()),
+        (Some("moved on"), Some(false))
+    );
+    let any =
+        with_headers(&env, Method::PATCH, &path, Some(json!({"name": "any"})), &[("if-match", "*")]).await;
+    assert_eq!(any.status, 200);
+    let listed = with_headers(&env, Method::DELETE, &path, None, &[("if-match", "\"9\", \"3\"")]).await;
+    assert_eq!(listed.status, 204, "one of the listed tags matches");
+}
+
+#[tokio::test]
+async fn an_idempotency_key_creates_once_and_answers_the_same() {
+    let env = Env::new().await;
+    let body = json!({"username": "once", "primaryEmail": "once@x.io"});
+    let key = [("idempotency-key", "create-once-1")];
+    let first = with_headers(&env, Method::POST, "/api/users", Some(body.clone()), &key).await;
+    assert_eq!(first.status, 200);
+    // The same content, spelled differently, is the same request.
+    let reordered = json!({"primaryEmail": "once@x.io", "username": "once"});
+    let again = with_headers(&env, Method::POST, "/api/users", Some(reordered), &key).await;
+    assert_eq!((again.status, &again.body), (200, &first.body));
+    assert_eq!(again.header("etag"), first.header("etag"));
+    let other =
+        with_headers(&env, Method::POST, "/api/users", Some(json!({"username": "other"})), &key).await;
+    other.assert_error(422, "request.idempotency_key_reused");
+    assert_eq!(env.get("/api/users").await.header("total-number"), Some("1"));
+    with_headers(&env, Method::POST, "/api/users", Some(json!({})), &[("idempotency-key", "")])
+        .await
+        .assert_error(400, "guard.invalid_input");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_duplicates_with_one_key_create_once() {
+    let env = Arc::new(Env::new().await);
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let env = env.clone();
+            tokio::spawn(async move {
+                let body = json!({"username": "racer", "primaryEmail": "racer@x.io"});
+                with_headers(&env, Method::POST, "/api/users", Some(body), &[("idempotency-key", "race-key")])
+                    .await
+            })
+        })
+        .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    for task in tasks {
+        let reply = task.await.unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        ids.insert(reply.body["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids.len(), 1, "every answer is the one user");
+    assert_eq!(env.get("/api/users").await.header("total-number"), Some("1"));
+    env.assert_invariants().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_wrong_verifies_lock_after_five() {
+    let env = Arc::new(Env::new().await);
+    let user = env.create_user(json!({"password": "right"})).await;
+    let verify = format!("/api/users/{}/password/verify", user["id"].as_str().unwrap());
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (env, verify) = (env.clone(), verify.clone());
+            tokio::spawn(async move { env.post(&verify, json!({"password": "wrong"})).await })
+        })
+        .collect();
+    let (mut wrong, mut locked) = (0, 0);
+    for task in tasks {
+        let reply = task.await.unwrap();
+        match reply.status {
+            422 => wrong += 1,
+            429 => {
+                reply.assert_error(429, "user.password_verify_locked");
+                let retry: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+                assert!((1..=3600).contains(&retry), "{retry}");
+                locked += 1;
+            }
+            other => panic!("unexpected {other}: {}", reply.body),
+        }
+    }
+    assert_eq!((wrong, locked), (5, 15));
+    // Locked even for the right password, until a reset.
+    env.post(&verify, json!({"password": "right"})).await.assert_error(429, "user.password_verify_locked");
+    let logs = env
+        .get(&format!("/api/logs?userId={}&logKey=User.Password.Verify", user["id"].as_str().unwrap()))
+        .await;
+    let errors: Vec<&str> =
+        logs.body.as_array().unwrap().iter().filter_map(|e| e["payload"]["error"].as_str()).collect();
+    assert_eq!(
+        errors.iter().filter(|e| **e == "user.password_verify_locked").count(),
+        16,
+        "lockouts are logged"
+    );
+    env.patch(&verify.replace("/verify", ""), json!({"password": "new"})).await;
+    assert_eq!(env.post(&verify, json!({"password": "new"})).await.status, 204, "a reset clears the lockout");
+}
+
+#[tokio::test]
+async fn a_success_clears_the_failures_and_the_limit_is_configurable() {
+    let env = Env::with(|c| c.lockout.max_failures = 2).await;
+    let user = env.create_user(json!({"password": "right"})).await;
+    let verify = format!("/api/users/{}/password/verify", user["id"].as_str().unwrap());
+    env.post(&verify, json!({"password": "wrong"})).await.assert_error(422, "session.invalid_credentials");
+    assert_eq!(env.post(&verify, json!({"password": "right"})).await.status, 204);
+    env.post(&verify, json!({"password": "wrong"})).await.assert_error(422, "session.invalid_credentials");
+    env.post(&verify, json!({"password": "wrong"})).await.assert_error(422, "session.invalid_credentials");
+    env.post(&verify, json!({"password": "wrong"})).await.assert_error(429, "user.password_verify_locked");
+}
