@@ -10,6 +10,8 @@ use shared::store::apps::{DynamoApps, M2mApp, hash_secret, new_secret};
 const USAGE: &str = "\
 usage:
   usersctl setup                                 create the tables and indexes (idempotent)
+  usersctl check                                 scan the tables; report and fail on any broken
+                                                 invariant (guards, counter, change logs)
   usersctl apps create NAME [SCOPE...]           a machine-to-machine app (default scope: all);
                                                  prints its client id and secret, once
   usersctl apps list                             every app, without secrets
@@ -62,6 +64,18 @@ async fn run(args: &[&str]) -> Result<(), Failure> {
                 println!("{name}: {state}");
             }
             Ok(())
+        }
+        ["check"] => {
+            let (config, client) = connect().await?;
+            let report = shared::store::check::check(&client, &config).await?;
+            println!("{} users, {} guards, {} log entries", report.users, report.guards, report.logs);
+            for problem in &report.problems {
+                println!("BROKEN: {problem}");
+            }
+            match report.problems.len() {
+                0 => Ok(()),
+                n => Err(Failure::Message(format!("{n} broken invariants"))),
+            }
         }
         ["apps", rest @ ..] => {
             let (config, client) = connect().await?;

@@ -217,47 +217,10 @@ pub fn request_raw(method: Method, path: &str, body: &str) -> Request {
 }
 
 impl Env {
-    /// Scans the users table and panics on any broken invariant: a guard without its user or
-    /// pointing at a user that does not hold it, a user missing one of its guards, or a counter
-    /// that differs from the number of users.
+    /// Runs the invariant checker (`usersctl check`) over this test's tables and panics on any
+    /// broken invariant.
     pub async fn assert_invariants(&self) {
-        use aws_sdk_dynamodb::types::AttributeValue;
-        use shared::store::users::{decode, guards};
-        let items = self.scan_users_table().await;
-        let kind = |item: &std::collections::HashMap<String, AttributeValue>| {
-            item.get("kind").and_then(|k| k.as_s().ok()).cloned().unwrap_or_default()
-        };
-        let users: Vec<_> =
-            items.iter().filter(|i| kind(i) == "user").map(|i| decode(i.clone()).unwrap()).collect();
-        let guard_items: Vec<(String, String)> = items
-            .iter()
-            .filter(|i| kind(i) == "guard")
-            .map(|i| (i["pk"].as_s().unwrap().clone(), i["userId"].as_s().unwrap().clone()))
-            .collect();
-        let case_sensitive = self.config.username_case_sensitive;
-        for (key, owner) in &guard_items {
-            let user = users.iter().find(|u| &u.id == owner);
-            let user = user.unwrap_or_else(|| panic!("orphan guard {key} → {owner}"));
-            assert!(
-                guards(user, case_sensitive).iter().any(|g| &g.key == key),
-                "guard {key} not held by {owner}"
-            );
-        }
-        for user in &users {
-            for guard in guards(user, case_sensitive) {
-                assert!(
-                    guard_items.iter().any(|(k, o)| *k == guard.key && *o == user.id),
-                    "user {} lacks guard {}",
-                    user.id,
-                    guard.key
-                );
-            }
-        }
-        let counter = items
-            .iter()
-            .find(|i| i["pk"].as_s().is_ok_and(|pk| pk == "counter#users"))
-            .and_then(|i| i.get("count").and_then(|c| c.as_n().ok()).and_then(|n| n.parse::<usize>().ok()))
-            .unwrap_or(0);
-        assert_eq!(counter, users.len(), "the counter matches the users");
+        let report = shared::store::check::check(&self.client, &self.config).await.expect("the checker runs");
+        assert!(report.problems.is_empty(), "broken invariants: {:#?}", report.problems);
     }
 }

@@ -1,6 +1,7 @@
 //! DynamoDB access. The only module that speaks `aws_sdk_dynamodb`; it knows nothing of HTTP.
 
 pub mod apps;
+pub mod check;
 mod error;
 pub mod logs;
 pub mod schema;
