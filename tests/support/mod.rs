@@ -2,6 +2,8 @@
 //! `AWS_ENDPOINT_URL_DYNAMODB`, and calls the functions' handlers in-process with real
 //! `lambda_http` requests, through the real SDK.
 
+pub mod proxy;
+
 use aws_sdk_dynamodb::Client;
 use lambda_http::{Body, Request, http::Method};
 use serde_json::Value;
