@@ -65,6 +65,8 @@ pub struct Config {
     /// Days a log item lives before DynamoDB's TTL removes it.
     pub log_retention_days: u32,
     pub lockout: Lockout,
+    /// `PAGE_TOKEN_SECRET`: the key that makes page tokens tamper-evident. Never logged.
+    pub page_token_secret: Option<String>,
 }
 
 /// Password-verify lockout: this many failures within the window lock further verifies.
@@ -128,7 +130,8 @@ impl Config {
             max_failures: number("LOCKOUT_MAX_FAILURES", 5)? as u32,
             window_secs: number("LOCKOUT_WINDOW_SECS", 3600)?,
         };
-        Ok(Self { tables, auth, username_case_sensitive, log_retention_days, lockout })
+        let page_token_secret = env::var("PAGE_TOKEN_SECRET").ok().filter(|v| !v.is_empty());
+        Ok(Self { tables, auth, username_case_sensitive, log_retention_days, lockout, page_token_secret })
     }
 
     pub fn for_tables(tables: TableNames) -> Self {
@@ -139,6 +142,7 @@ impl Config {
             username_case_sensitive: true,
             log_retention_days: 90,
             lockout: Lockout::default(),
+            page_token_secret: None,
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::domain::input::{FieldChange, NewUser, PasswordInput, UserPatch};
 use crate::domain::log::{LogEntry, LogKey, changed_fields};
 use crate::domain::password::{self, PasswordHash};
 use crate::domain::search::{Search, SearchRow};
+use crate::domain::user::created_key;
 use crate::domain::{JsonObject, Page, User, id, now_ms};
 use crate::error::{Error, Result};
 use crate::store::StoreError;
@@ -103,6 +104,15 @@ fn check_precondition(caller: &Caller, user: &User) -> Result<()> {
     }
 }
 
+/// A page of users: the users, how many match in all, and the cursor after the last one
+/// when more follow.
+#[derive(Debug)]
+pub struct Listing {
+    pub users: Vec<User>,
+    pub total: u64,
+    pub next: Option<String>,
+}
+
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
 
@@ -154,24 +164,35 @@ impl<S: UserStore> Users<S> {
         self.store.get(user_id).await?.ok_or(Error::NotFound)
     }
 
-    /// A page of users, newest first, and the number of users that match.
-    pub async fn list(&self, search: &Search, page: Page) -> Result<(Vec<User>, u64)> {
-        if search.is_empty() {
-            let (ids, total) =
-                tokio::try_join!(self.store.newest(page.offset(), page.size), self.store.count())?;
-            return Ok((self.store.get_many(&ids).await?, total));
-        }
-        let mut rows: Vec<SearchRow> = Vec::new();
-        for row in self.store.candidates(search).await? {
-            if search.matches(&row)? {
-                rows.push(row);
+    /// A page of users, newest first: by page number, or after a cursor (a created key).
+    pub async fn list(&self, search: &Search, page: Page, after: Option<&str>) -> Result<Listing> {
+        // One more than the page, to know whether another follows.
+        let (offset, wanted) = (if after.is_some() { 0 } else { page.offset() }, page.size + 1);
+        let (mut ids, total) = if search.is_empty() {
+            tokio::try_join!(self.store.newest(offset, wanted, after), self.store.count())?
+        } else {
+            let mut rows: Vec<SearchRow> = Vec::new();
+            for row in self.store.candidates(search).await? {
+                if search.matches(&row)? {
+                    rows.push(row);
+                }
             }
-        }
-        rows.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
-        let total = rows.len() as u64;
-        let ids: Vec<String> =
-            rows.into_iter().skip(page.offset() as usize).take(page.size as usize).map(|r| r.id).collect();
-        Ok((self.store.get_many(&ids).await?, total))
+            rows.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+            let total = rows.len() as u64;
+            let ids = rows
+                .into_iter()
+                .filter(|r| after.is_none_or(|after| created_key(r.created_at, &r.id).as_str() < after))
+                .skip(offset as usize)
+                .take(wanted as usize)
+                .map(|r| r.id)
+                .collect();
+            (ids, total)
+        };
+        let more = ids.len() as u64 > page.size;
+        ids.truncate(page.size as usize);
+        let users = self.store.get_many(&ids).await?;
+        let next = if more { users.last().map(User::created_key) } else { None };
+        Ok(Listing { users, total, next })
     }
 
     /// Logto's create, checks in its order: body guard and password rules (already done by

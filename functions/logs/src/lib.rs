@@ -4,10 +4,11 @@
 use lambda_http::{Request, http::Method};
 use std::sync::LazyLock;
 
-use shared::api::{Query, Response, Router, Total, authorize, error_response, json, paged};
+use shared::api::{Cursor, Query, Response, Router, Total, authorize, error_response, json, paged};
 use shared::auth::{Scope, Verifier};
 use shared::domain::Page;
 use shared::domain::log::parse_time;
+use shared::domain::user::created_key;
 use shared::store::logs::{DynamoLogs, LogFilter};
 use shared::{Error, Result};
 
@@ -18,6 +19,7 @@ pub struct App {
     logs: DynamoLogs,
     verifier: Verifier,
     count_cap: u64,
+    page_tokens: shared::domain::PageTokens,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -47,6 +49,7 @@ impl App {
             logs: DynamoLogs::new(client, &config.tables.logs, config.log_retention_days),
             verifier: Verifier::from_config(&config.auth)?,
             count_cap: COUNT_CAP,
+            page_tokens: shared::domain::PageTokens::new(config.page_token_secret.as_deref()),
         })
     }
 
@@ -69,14 +72,23 @@ impl App {
         let query = Query::from_request(request);
         let page = Page::parse(&query.all("page"), &query.all("page_size"))?;
         let filter = parse_filter(&query)?;
+        let cursor = Cursor::new(&self.page_tokens, "logs", &query);
+        let after = cursor.after(&query)?;
+        let offset = if after.is_some() { 0 } else { page.offset() };
         let cap = query.flag("enableCap").then_some(self.count_cap + 1);
-        let (entries, count) = tokio::try_join!(
-            self.logs.page(&filter, page.offset(), page.size),
+        // One more than the page, to know whether another follows.
+        let (mut entries, count) = tokio::try_join!(
+            self.logs.page(&filter, offset, page.size + 1, after.as_deref()),
             self.logs.count(&filter, cap)
         )?;
+        let more = entries.len() as u64 > page.size;
+        entries.truncate(page.size as usize);
+        let next = if more { entries.last().map(|e| created_key(e.created_at, &e.id)) } else { None };
         let total = Total { count, capped: cap.is_some_and(|cap| count >= cap) };
         let items = entries.iter().map(|e| e.to_json()).collect();
-        Ok(paged(request, &query, items, total, page))
+        let mut response = paged(request, &query, items, total, page);
+        cursor.attach(&mut response, next);
+        Ok(response)
     }
 
     async fn get(&self, id: &str) -> Result<Response> {

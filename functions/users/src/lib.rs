@@ -14,6 +14,7 @@ use shared::store::DynamoUsers;
 pub struct App {
     pub users: shared::users::Users<DynamoUsers>,
     verifier: Verifier,
+    page_tokens: shared::domain::PageTokens,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -59,7 +60,8 @@ pub fn routes() -> &'static [(Method, &'static str)] {
 impl App {
     pub fn new(config: &shared::Config, client: aws_sdk_dynamodb::Client) -> Result<Self, String> {
         let verifier = Verifier::from_config(&config.auth)?;
-        Ok(Self { users: shared::users::from_config(config, client), verifier })
+        let page_tokens = shared::domain::PageTokens::new(config.page_token_secret.as_deref());
+        Ok(Self { users: shared::users::from_config(config, client), verifier, page_tokens })
     }
 
     /// Answers one request; every failure becomes Logto's error body here.

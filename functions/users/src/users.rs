@@ -3,7 +3,9 @@
 use lambda_http::Request;
 use serde_json::{Value, json};
 
-use shared::api::{Query, Response, Total, body_bytes, json, no_content, paged, user as user_response};
+use shared::api::{
+    Cursor, Query, Response, Total, body_bytes, json, no_content, paged, user as user_response,
+};
 use shared::domain::Page;
 use shared::domain::input::{Body, NewUser, UserPatch, parse_profile};
 use shared::domain::search::Search;
@@ -22,10 +24,14 @@ pub async fn list(app: &App, request: &Request) -> Result<Response> {
         return Err(Error::InvalidSearch(format!("Parameter `{filter}` is not supported.")));
     }
     let search = Search::parse(query.pairs())?;
+    let cursor = Cursor::new(&app.page_tokens, "users", &query);
+    let after = cursor.after(&query)?;
     let include_hash = query.flag("includePasswordHash");
-    let (users, total) = app.users.list(&search, page).await?;
-    let items = users.iter().map(|u| u.to_json(include_hash)).collect();
-    Ok(paged(request, &query, items, Total::exact(total), page))
+    let listing = app.users.list(&search, page, after.as_deref()).await?;
+    let items = listing.users.iter().map(|u| u.to_json(include_hash)).collect();
+    let mut response = paged(request, &query, items, Total::exact(listing.total), page);
+    cursor.attach(&mut response, listing.next);
+    Ok(response)
 }
 
 pub async fn create(app: &App, request: &Request, caller: &Caller) -> Result<Response> {

@@ -17,6 +17,7 @@ use lambda_http::{
 use std::future::Future;
 
 use crate::auth::{Caller, IfMatch, Scope, Verifier};
+use crate::domain::PageTokens;
 use crate::error::Error;
 
 /// Authenticates, routes, then checks the route's scope: 401 before 404/405 (no route is
@@ -45,6 +46,38 @@ pub fn client_info(request: &Request) -> (Option<String>, Option<String>) {
     let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let ip = header("x-forwarded-for").and_then(|v| v.split(',').next().map(|ip| ip.trim().to_string()));
     (ip, header("user-agent"))
+}
+
+/// Cursor paging for one list request (`page_token` in, `Next-Page-Token` out). Tokens are
+/// bound to the list and to its query, paging parameters aside.
+pub struct Cursor<'a> {
+    tokens: &'a PageTokens,
+    scope: String,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(tokens: &'a PageTokens, list: &str, query: &Query) -> Self {
+        Self { tokens, scope: format!("{list}?{}", query.without(&["page", "page_size", "page_token"])) }
+    }
+
+    /// The position the request's `page_token` names; 400 `guard.invalid_pagination` if the
+    /// token was altered or belongs to another list or query.
+    pub fn after(&self, query: &Query) -> Result<Option<String>, Error> {
+        query
+            .first("page_token")
+            .filter(|t| !t.is_empty())
+            .map(|t| self.tokens.open(&self.scope, t))
+            .transpose()
+    }
+
+    /// Adds `Next-Page-Token` when more items follow `next`.
+    pub fn attach(&self, response: &mut Response, next: Option<String>) {
+        if let Some(next) = next
+            && let Ok(value) = self.tokens.seal(&self.scope, &next).parse()
+        {
+            response.headers_mut().insert("next-page-token", value);
+        }
+    }
 }
 
 /// Runs a function: logging set up once (JSON under Lambda when `AWS_LAMBDA_LOG_FORMAT=JSON`,

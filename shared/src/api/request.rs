@@ -36,6 +36,15 @@ impl Query {
         crate::domain::is_truthy(self.first(key))
     }
 
+    /// The query without `keys`, as a stable string (for binding page tokens to a query).
+    pub fn without(&self, keys: &[&str]) -> String {
+        let mut out = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in self.0.iter().filter(|(k, _)| !keys.contains(&k.as_str())) {
+            out.append_pair(k, v);
+        }
+        out.finish()
+    }
+
     /// The query with `page` set to `page`, for `Link` URLs.
     pub fn with_page(&self, page: u64) -> String {
         let mut out = form_urlencoded::Serializer::new(String::new());

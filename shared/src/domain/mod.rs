@@ -11,7 +11,7 @@ pub mod search;
 pub mod user;
 
 pub use identifiers::{Email, Phone, Username};
-pub use page::Page;
+pub use page::{Page, PageTokens};
 pub use user::{Identity, User};
 
 /// A JSON object (`customData`, `profile`, `identities`).

@@ -58,6 +58,11 @@ impl User {
         }
     }
 
+    /// The user's place in newest-first order: `createdAt` zero-padded, then the id.
+    pub fn created_key(&self) -> String {
+        created_key(self.created_at, &self.id)
+    }
+
     /// The strong entity tag of this state of the user: its version, quoted.
     pub fn etag(&self) -> String {
         format!("\"{}\"", self.version)
@@ -105,4 +110,10 @@ impl User {
         }
         body
     }
+}
+
+/// `createdAt` zero-padded to 15 digits, `#`, then the id: sorts as newest-first order needs,
+/// with a deterministic tie-break. Also the position a page token records.
+pub fn created_key(created_at: i64, id: &str) -> String {
+    format!("{created_at:015}#{id}")
 }

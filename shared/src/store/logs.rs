@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use super::StoreError;
 use super::tx::Item;
 use crate::domain::log::LogEntry;
+use crate::domain::user::created_key;
 
 pub const LOG_KIND: &str = "log";
 
@@ -19,11 +20,6 @@ pub struct LogFilter {
     pub key: Option<String>,
     pub start: Option<i64>,
     pub end: Option<i64>,
-}
-
-/// `createdAt` zero-padded, then the id: newest-first order with a deterministic tie-break.
-fn created_key(created_at: i64, id: &str) -> String {
-    format!("{created_at:015}#{id}")
 }
 
 /// The item for `entry`, with the TTL attribute DynamoDB expires it by (epoch seconds).
@@ -51,6 +47,8 @@ pub struct DynamoLogs {
 /// One Query's shape: the index, its key condition, and a filter for the other equalities.
 struct Plan {
     index: &'static str,
+    /// The index's partition attribute and the value queried.
+    partition: (&'static str, String),
     key_condition: String,
     filter: Option<String>,
     names: HashMap<String, String>,
@@ -73,7 +71,7 @@ impl Plan {
             None => ("byTime", "kind", LOG_KIND.to_string()),
         };
         names.insert("#p".into(), partition_attr.into());
-        values.insert(":p".into(), AttributeValue::S(partition_value));
+        values.insert(":p".into(), AttributeValue::S(partition_value.clone()));
         let mut key_condition = "#p = :p".to_string();
         if filter.start.is_some() || filter.end.is_some() {
             // `{start:015}` sorts before every key of that millisecond, `{end:015}#~` after
@@ -98,7 +96,7 @@ impl Plan {
         if !key_condition.contains("#ck") {
             names.remove("#ck");
         }
-        Self { index, key_condition, filter, names, values }
+        Self { index, partition: (partition_attr, partition_value), key_condition, filter, names, values }
     }
 }
 
@@ -152,17 +150,27 @@ impl DynamoLogs {
         }
     }
 
-    /// Matching entries, newest first, skipping `offset`.
+    /// Matching entries, newest first, skipping `offset`, or (with `after`, a created key)
+    /// those that come after that entry.
     pub async fn page(
         &self,
         filter: &LogFilter,
         offset: u64,
         limit: u64,
+        after: Option<&str>,
     ) -> Result<Vec<LogEntry>, StoreError> {
         let plan = Plan::for_filter(filter);
         let wanted = offset.saturating_add(limit) as usize;
         let mut entries = Vec::new();
-        let mut start = None;
+        // Resume right after the cursor's entry: its table key and the index's keys.
+        let mut start: Option<Item> = after.and_then(|created| {
+            let id = created.split_once('#')?.1;
+            Some(HashMap::from([
+                ("id".to_string(), AttributeValue::S(id.to_string())),
+                ("createdKey".to_string(), AttributeValue::S(created.to_string())),
+                (plan.partition.0.to_string(), AttributeValue::S(plan.partition.1.clone())),
+            ]))
+        });
         loop {
             let page = self
                 .query(&plan)

@@ -160,11 +160,6 @@ fn key(pk: String) -> Item {
     HashMap::from([("pk".to_string(), AttributeValue::S(pk))])
 }
 
-/// `createdAt` zero-padded then id: newest-first order with a deterministic tie-break.
-fn created_key(user: &User) -> String {
-    format!("{:015}#{}", user.created_at, user.id)
-}
-
 /// The search projection, with `name` (a DynamoDB reserved word) behind its placeholder.
 fn projection() -> String {
     let fields: Vec<&str> =
@@ -181,7 +176,7 @@ fn encode(user: &User) -> Result<Item, StoreError> {
     let record = UserItem {
         pk: user_pk(&user.id),
         kind: USER_KIND.into(),
-        created_key: created_key(user),
+        created_key: user.created_key(),
         id: user.id.clone(),
         username: user.username.clone(),
         primary_email: user.primary_email.clone(),
@@ -318,9 +313,14 @@ pub trait UserStore: Send + Sync {
     fn log(&self, entry: &LogEntry) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The unfiltered number of users (O(1): a counter).
     fn count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
-    /// Ids of the newest users, skipping `offset`.
-    fn newest(&self, offset: u64, limit: u64)
-    -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    /// Ids of the newest users, skipping `offset`, or (with `after`, a created key) those that
+    /// come after that one: a cursor costs no offset.
+    fn newest(
+        &self,
+        offset: u64,
+        limit: u64,
+        after: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
     /// A superset of the users that match `search`, as search rows.
     fn candidates(&self, search: &Search) -> impl Future<Output = Result<Vec<SearchRow>, StoreError>> + Send;
     /// Who holds each of these guards (for reporting conflicts before a write is attempted).
@@ -630,11 +630,19 @@ impl UserStore for DynamoUsers {
         Ok(count.max(0) as u64)
     }
 
-    async fn newest(&self, offset: u64, limit: u64) -> Result<Vec<String>, StoreError> {
+    async fn newest(&self, offset: u64, limit: u64, after: Option<&str>) -> Result<Vec<String>, StoreError> {
         // No capacity from `wanted`: a client chooses the page number, and so its size.
         let wanted = offset.saturating_add(limit) as usize;
         let mut ids = Vec::new();
-        let mut start: Option<Item> = None;
+        // Resume right after the cursor's item: its table key and index keys.
+        let mut start: Option<Item> = after.and_then(|created| {
+            let id = created.split_once('#')?.1;
+            Some(HashMap::from([
+                ("pk".to_string(), AttributeValue::S(user_pk(id))),
+                ("kind".to_string(), AttributeValue::S(USER_KIND.into())),
+                ("createdKey".to_string(), AttributeValue::S(created.to_string())),
+            ]))
+        });
         loop {
             let page = self
                 .client
