@@ -1,13 +1,13 @@
 //! Authentication: every `/api` route refuses bad tokens with Logto's codes before its handler
 //! runs; the token endpoint follows RFC 6749/8707; keys rotate without breaking tokens.
 
-use base64::{Engine, engine::general_purpose::STANDARD, engine::general_purpose::URL_SAFE_NO_PAD};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use lambda_http::http::Method;
 use serde_json::{Value, json};
 
-use integration_tests::{Env, Reply, request_raw};
+use integration_tests::{Env, Reply};
 use shared::auth::{Claims, SigningKeys, sign};
-use shared::store::apps::{DynamoApps, M2mApp};
+use shared::store::apps::DynamoApps;
 
 fn now() -> i64 {
     shared::domain::now_ms() / 1000
@@ -162,34 +162,18 @@ async fn finer_scopes_open_exactly_their_routes() {
         .assert_error(401, "auth.authorization_header_missing");
 }
 
-async fn app(env: &Env, scopes: &[&str]) -> (M2mApp, String) {
-    let (app, secret) = M2mApp::create("test", scopes.iter().map(|s| s.to_string()).collect());
-    DynamoApps::new(env.client.clone(), &env.config.tables.apps).insert(&app).await.unwrap();
-    (app, secret)
-}
-
-async fn token_request(env: &Env, basic: Option<(&str, &str)>, form: &str) -> Reply {
-    let mut request = request_raw(Method::POST, "/oidc/token", form);
-    request.headers_mut().insert("content-type", "application/x-www-form-urlencoded".parse().unwrap());
-    if let Some((id, secret)) = basic {
-        let value = format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")));
-        request.headers_mut().insert("authorization", value.parse().unwrap());
-    }
-    env.send(request).await
-}
-
 const RESOURCE: &str = "resource=https%3A%2F%2Fdefault.logto.app%2Fapi";
 
 #[tokio::test]
 async fn client_credentials_with_basic_or_form_credentials() {
     let env = Env::new().await;
-    let (app, secret) = app(&env, &["all"]).await;
-    let basic = token_request(
-        &env,
-        Some((&app.client_id, &secret)),
-        &format!("grant_type=client_credentials&{RESOURCE}&scope=all"),
-    )
-    .await;
+    let (app, secret) = env.create_app(&["all"]).await;
+    let basic = env
+        .token_request(
+            Some((&app.client_id, &secret)),
+            &format!("grant_type=client_credentials&{RESOURCE}&scope=all"),
+        )
+        .await;
     assert_eq!(basic.status, 200, "{}", basic.body);
     assert_eq!(basic.body["token_type"], "Bearer");
     assert_eq!(basic.body["scope"], "all");
@@ -203,7 +187,7 @@ async fn client_credentials_with_basic_or_form_credentials() {
         "grant_type=client_credentials&{RESOURCE}&client_id={}&client_secret={secret}",
         app.client_id
     );
-    let posted = token_request(&env, None, &form).await;
+    let posted = env.token_request(None, &form).await;
     assert_eq!(posted.status, 200, "{}", posted.body);
     assert_eq!(posted.body["scope"], "all", "no scope asked: the app's scopes");
 
@@ -221,46 +205,46 @@ async fn client_credentials_with_basic_or_form_credentials() {
 #[tokio::test]
 async fn token_endpoint_errors_follow_rfc_6749() {
     let env = Env::new().await;
-    let (app, secret) = app(&env, &["users:read"]).await;
+    let (app, secret) = env.create_app(&["users:read"]).await;
     let good = format!("grant_type=client_credentials&{RESOURCE}");
     let client_id = app.client_id.clone();
     let id = client_id.as_str();
 
-    let wrong = token_request(&env, Some((id, "wrong-secret")), &good).await;
+    let wrong = env.token_request(Some((id, "wrong-secret")), &good).await;
     assert_eq!((wrong.status, &wrong.body["error"]), (401, &json!("invalid_client")));
     assert_eq!(wrong.header("www-authenticate"), Some("Basic"));
-    let unknown = token_request(&env, Some(("nobody", &secret)), &good).await;
+    let unknown = env.token_request(Some(("nobody", &secret)), &good).await;
     assert_eq!((unknown.status, &unknown.body["error"]), (401, &json!("invalid_client")));
-    let none = token_request(&env, None, &good).await;
+    let none = env.token_request(None, &good).await;
     assert_eq!((none.status, &none.body["error"]), (401, &json!("invalid_client")));
 
-    let grant = token_request(&env, Some((id, &secret)), &format!("grant_type=password&{RESOURCE}")).await;
+    let grant = env.token_request(Some((id, &secret)), &format!("grant_type=password&{RESOURCE}")).await;
     assert_eq!((grant.status, &grant.body["error"]), (400, &json!("unsupported_grant_type")));
     let unknown_scope =
-        token_request(&env, Some((id, &secret)), &format!("{good}&scope=users:read%20admin")).await;
+        env.token_request(Some((id, &secret)), &format!("{good}&scope=users:read%20admin")).await;
     assert_eq!((unknown_scope.status, &unknown_scope.body["error"]), (400, &json!("invalid_scope")));
-    let not_allowed = token_request(&env, Some((id, &secret)), &format!("{good}&scope=users:write")).await;
+    let not_allowed = env.token_request(Some((id, &secret)), &format!("{good}&scope=users:write")).await;
     assert_eq!((not_allowed.status, &not_allowed.body["error"]), (400, &json!("invalid_scope")));
-    let target = token_request(
-        &env,
-        Some((id, &secret)),
-        "grant_type=client_credentials&resource=https%3A%2F%2Fother%2Fapi",
-    )
-    .await;
+    let target = env
+        .token_request(
+            Some((id, &secret)),
+            "grant_type=client_credentials&resource=https%3A%2F%2Fother%2Fapi",
+        )
+        .await;
     assert_eq!((target.status, &target.body["error"]), (400, &json!("invalid_target")));
-    let missing_target = token_request(&env, Some((id, &secret)), "grant_type=client_credentials").await;
+    let missing_target = env.token_request(Some((id, &secret)), "grant_type=client_credentials").await;
     assert_eq!(missing_target.body["error"], "invalid_target");
     let twice =
-        token_request(&env, Some((id, &secret)), &format!("{good}&grant_type=client_credentials")).await;
+        env.token_request(Some((id, &secret)), &format!("{good}&grant_type=client_credentials")).await;
     assert_eq!((twice.status, &twice.body["error"]), (400, &json!("invalid_request")));
-    let narrowed = token_request(&env, Some((id, &secret)), &format!("{good}&scope=users:read")).await;
+    let narrowed = env.token_request(Some((id, &secret)), &format!("{good}&scope=users:read")).await;
     assert_eq!((narrowed.status, &narrowed.body["scope"]), (200, &json!("users:read")));
 
     // A disabled app is refused like a wrong secret.
     let mut disabled = app;
     disabled.enabled = false;
     DynamoApps::new(env.client.clone(), &env.config.tables.apps).replace(&disabled).await.unwrap();
-    let refused = token_request(&env, Some((id, &secret)), &good).await;
+    let refused = env.token_request(Some((id, &secret)), &good).await;
     assert_eq!((refused.status, &refused.body["error"]), (401, &json!("invalid_client")));
 }
 

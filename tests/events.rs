@@ -63,11 +63,7 @@ async fn every_event_answers_its_documented_status() {
     let log = LogEntry::new(LogKey::UserCreate, true, Some(EVENT_USER_ID), &Origin::default());
     store.commit(None, Some(&user), &log).await.unwrap();
     let bearer = env.token("all");
-    let (app, secret) = shared::store::apps::M2mApp::create("events", vec!["all".into()]);
-    shared::store::apps::DynamoApps::new(env.client.clone(), &env.config.tables.apps)
-        .insert(&app)
-        .await
-        .unwrap();
+    let (app, secret) = env.create_app(&["all"]).await;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{secret}", app.client_id));
 
     let on_disk: BTreeSet<String> = std::fs::read_dir(events_dir())

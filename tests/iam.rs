@@ -143,11 +143,7 @@ async fn replay(
     prefix: &str,
     handle: impl AsyncFn(lambda_http::Request) -> lambda_http::Response<lambda_http::Body>,
 ) {
-    let (app, secret) = shared::store::apps::M2mApp::create("iam", vec!["all".into()]);
-    shared::store::apps::DynamoApps::new(env.client.clone(), &env.config.tables.apps)
-        .insert(&app)
-        .await
-        .unwrap();
+    let (app, secret) = env.create_app(&["all"]).await;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{secret}", app.client_id));
     let bearer = env.token("all");
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");

@@ -151,18 +151,12 @@ async fn a_failed_mutation_writes_neither_change_nor_log() {
 #[tokio::test]
 async fn token_issuance_is_logged_with_its_app() {
     let env = Env::new().await;
-    let (app, secret) = shared::store::apps::M2mApp::create("logged-app", vec!["all".into()]);
-    shared::store::apps::DynamoApps::new(env.client.clone(), &env.config.tables.apps)
-        .insert(&app)
-        .await
-        .unwrap();
+    let (app, secret) = env.create_app(&["all"]).await;
     let form = format!(
         "grant_type=client_credentials&resource=https%3A%2F%2Fdefault.logto.app%2Fapi&client_id={}&client_secret={secret}",
         app.client_id
     );
-    let mut token_request = integration_tests::request_raw(Method::POST, "/oidc/token", &form);
-    token_request.headers_mut().insert("content-type", "application/x-www-form-urlencoded".parse().unwrap());
-    assert_eq!(env.send(token_request).await.status, 200);
+    assert_eq!(env.token_request(None, &form).await.status, 200);
     let entries = logs(&env, &format!("applicationId={}", app.client_id)).await;
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0]["key"], "ExchangeTokenBy.ClientCredentials");

@@ -7,7 +7,7 @@ use serde_json::json;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use integration_tests::{Env, request_raw};
+use integration_tests::Env;
 
 /// Every log line the process writes, at debug level and above (stricter than deployed).
 #[derive(Clone, Default)]
@@ -61,18 +61,12 @@ async fn no_secret_reaches_a_log() {
     }
     env.call_as(Some("Bearer not-a-real-token-3c9d"), Method::GET, "/api/users", None).await;
 
-    let (app, secret) = shared::store::apps::M2mApp::create("secrets", vec!["all".into()]);
-    shared::store::apps::DynamoApps::new(env.client.clone(), &env.config.tables.apps)
-        .insert(&app)
-        .await
-        .unwrap();
+    let (app, secret) = env.create_app(&["all"]).await;
     let form = format!(
         "grant_type=client_credentials&resource=https%3A%2F%2Fdefault.logto.app%2Fapi&client_id={}&client_secret={secret}",
         app.client_id
     );
-    let mut token_request = request_raw(Method::POST, "/oidc/token", &form);
-    token_request.headers_mut().insert("content-type", "application/x-www-form-urlencoded".parse().unwrap());
-    let issued = env.send(token_request).await.body["access_token"].as_str().unwrap().to_string();
+    let issued = env.token_request(None, &form).await.body["access_token"].as_str().unwrap().to_string();
     env.call_as(Some(&format!("Bearer {issued}")), Method::GET, "/api/logs", None).await;
 
     let log_items =

@@ -421,20 +421,13 @@ impl<S: UserStore> Users<S> {
         Err(Error::Unavailable("delete kept conflicting".into()))
     }
 
-    /// Shallow merge at the top level (Logto's jsonb `||`): mentioned keys are replaced whole.
     pub async fn merge_custom_data(
         &self,
         user_id: &str,
         patch: JsonObject,
         caller: &Caller,
     ) -> Result<JsonObject> {
-        let (user, ()) = self
-            .update(user_id, caller, LogKey::UserCustomDataUpdate, |user| {
-                user.custom_data.extend(patch.clone());
-                Ok(())
-            })
-            .await?;
-        Ok(user.custom_data)
+        self.merge(user_id, patch, caller, LogKey::UserCustomDataUpdate, |user| &mut user.custom_data).await
     }
 
     pub async fn merge_profile(
@@ -443,13 +436,26 @@ impl<S: UserStore> Users<S> {
         patch: JsonObject,
         caller: &Caller,
     ) -> Result<JsonObject> {
-        let (user, ()) = self
-            .update(user_id, caller, LogKey::UserProfileUpdate, |user| {
-                user.profile.extend(patch.clone());
+        self.merge(user_id, patch, caller, LogKey::UserProfileUpdate, |user| &mut user.profile).await
+    }
+
+    /// Shallow merge at the top level (Logto's jsonb `||`): mentioned keys are replaced whole.
+    /// Answers the merged document.
+    async fn merge(
+        &self,
+        user_id: &str,
+        patch: JsonObject,
+        caller: &Caller,
+        key: LogKey,
+        document: fn(&mut User) -> &mut JsonObject,
+    ) -> Result<JsonObject> {
+        let (mut user, ()) = self
+            .update(user_id, caller, key, |user| {
+                document(user).extend(patch.clone());
                 Ok(())
             })
             .await?;
-        Ok(user.profile)
+        Ok(std::mem::take(document(&mut user)))
     }
 
     pub async fn set_suspended(&self, user_id: &str, suspended: bool, caller: &Caller) -> Result<User> {

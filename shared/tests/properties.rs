@@ -39,7 +39,13 @@ fn mode() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // A fixed seed: CI runs the same cases every time (a new finding never surprises a
+    // merge); raise `cases` or change the seed locally to explore further.
+    #![proptest_config(ProptestConfig {
+        cases: 512,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(20_261_127),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn search_parsing_and_matching_never_panic(

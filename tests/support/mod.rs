@@ -54,6 +54,29 @@ impl Env {
         env
     }
 
+    /// A machine-to-machine app with these scopes, stored; returns it and its secret.
+    pub async fn create_app(&self, scopes: &[&str]) -> (shared::store::apps::M2mApp, String) {
+        let scopes = scopes.iter().map(|s| s.to_string()).collect();
+        let (app, secret) = shared::store::apps::M2mApp::create("test", scopes);
+        shared::store::apps::DynamoApps::new(self.client.clone(), &self.config.tables.apps)
+            .insert(&app)
+            .await
+            .expect("the app is stored");
+        (app, secret)
+    }
+
+    /// `POST /oidc/token` with a form body (and HTTP Basic credentials when given).
+    pub async fn token_request(&self, basic: Option<(&str, &str)>, form: &str) -> Reply {
+        use base64::Engine;
+        let mut request = request_raw(Method::POST, "/oidc/token", form);
+        request.headers_mut().insert("content-type", "application/x-www-form-urlencoded".parse().unwrap());
+        if let Some((id, secret)) = basic {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+            request.headers_mut().insert("authorization", format!("Basic {encoded}").parse().unwrap());
+        }
+        self.send(request).await
+    }
+
     /// A valid access token for the app `test-app` with `scope`.
     pub fn token(&self, scope: &str) -> String {
         let now = shared::domain::now_ms() / 1000;

@@ -89,6 +89,16 @@ impl PhoneDigits {
 
 impl Phone {
     pub fn normalize(digits: &str) -> Result<Self, Error> {
+        let phone = Self::parse_once(digits)?;
+        // The stored form must itself be a number (a few degenerate inputs, such as "310001",
+        // parse only before their trunk zeros are dropped): refuse what would not round-trip.
+        match Self::parse_once(&phone.stored) {
+            Ok(again) if again == phone => Ok(phone),
+            _ => Err(Error::InvalidPhone),
+        }
+    }
+
+    fn parse_once(digits: &str) -> Result<Self, Error> {
         let number = phonenumber::parse(None, format!("+{digits}")).map_err(|_| Error::InvalidPhone)?;
         let code = number.code().value();
         let national = number.national();
@@ -142,6 +152,7 @@ mod tests {
     #[test]
     fn phone_must_be_parseable() {
         assert!(matches!(Phone::normalize("1"), Err(Error::InvalidPhone)));
+        assert!(matches!(Phone::normalize("310001"), Err(Error::InvalidPhone)), "would not round-trip");
         assert!(matches!(Phone::normalize("9991234567"), Err(Error::InvalidPhone)), "999 is no country code");
         assert!(PhoneDigits::parse("+61412345678").is_err());
         assert!(PhoneDigits::parse("").is_err());
