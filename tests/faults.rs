@@ -39,7 +39,14 @@ async fn every_fault_is_a_quick_503_and_leaves_no_partial_state() {
     let existing = env.create_user(json!({"username": "steady"})).await;
     let path = format!("/api/users/{}", existing["id"].as_str().unwrap());
     let proxy = FaultProxy::start(&integration_tests::endpoint()).await;
-    for fault in [Fault::Reset, Fault::Stall(Duration::from_secs(5)), Fault::CutRequest, Fault::LoseAnswer] {
+    let faults = [
+        Fault::Reset,
+        Fault::Stall(Duration::from_secs(5)),
+        Fault::CutRequest,
+        Fault::LoseAnswer,
+        Fault::Throttle,
+    ];
+    for fault in faults {
         proxy.set(fault);
         let app = users_through(&env, &proxy).await;
         let requests = [
@@ -62,6 +69,23 @@ async fn every_fault_is_a_quick_503_and_leaves_no_partial_state() {
     proxy.set(Fault::Pass);
     // Whatever went through went through whole: guards, counter and logs agree.
     env.assert_invariants().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_is_a_quick_503() {
+    let env = Env::new().await;
+    // A port nobody listens on: every connection is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let client = shared::store::client_with_endpoint(&format!("http://127.0.0.1:{port}")).await;
+    let app = users::App::new(&env.config, client).unwrap();
+    for (method, route, body) in [
+        (Method::GET, "/api/users", None),
+        (Method::POST, "/api/users", Some(json!({"username": "nowhere"}))),
+    ] {
+        let (reply, took) = send(&env, &app, method, route, body, Some("refused-key")).await;
+        reply.assert_error(503, "service.unavailable");
+        assert!(took < Duration::from_secs(3), "{route} took {took:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

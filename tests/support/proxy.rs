@@ -20,6 +20,8 @@ pub enum Fault {
     CutRequest,
     /// Forward the request, wait for the emulator's answer, then close without passing it on.
     LoseAnswer,
+    /// Answer every request as DynamoDB does when it throttles.
+    Throttle,
 }
 
 pub struct FaultProxy {
@@ -72,6 +74,16 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, fault: Fault) {
             {
                 let _ = server.write_all(&buf[..n / 2]).await;
             }
+        }
+        Fault::Throttle => {
+            let mut buf = vec![0u8; 64 * 1024];
+            let _ = client.read(&mut buf).await;
+            let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#;
+            let answer = format!(
+                "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = client.write_all(answer.as_bytes()).await;
         }
         Fault::LoseAnswer => {
             let Ok(mut server) = TcpStream::connect(upstream).await else { return };
