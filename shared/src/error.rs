@@ -119,10 +119,6 @@ impl Error {
         Error::InvalidInput { target: "body", details: details.into() }
     }
 
-    pub fn invalid_query(details: impl Into<String>) -> Self {
-        Error::InvalidInput { target: "query", details: details.into() }
-    }
-
     /// An RFC 6749 token-endpoint error: `invalid_client` is 401, the others 400.
     pub fn oauth(error: &'static str, description: impl Into<String>) -> Self {
         let status = if error == "invalid_client" { 401 } else { 400 };

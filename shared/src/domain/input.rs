@@ -32,10 +32,6 @@ impl Body {
         hex::encode(sha2::Sha256::digest(canonical.as_bytes()))
     }
 
-    pub fn has(&self, key: &str) -> bool {
-        self.0.contains_key(key)
-    }
-
     /// A string field; absent is `None`, any other type (null included) is a 400.
     pub fn string(&self, key: &str) -> Result<Option<&str>, Error> {
         match self.0.get(key) {

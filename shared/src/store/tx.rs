@@ -57,14 +57,6 @@ impl Transaction {
         Self::default()
     }
 
-    pub fn len(&self) -> usize {
-        self.writes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.writes.is_empty()
-    }
-
     pub fn put(&mut self, label: &'static str, table: &str, item: Item, condition: Option<Condition>) {
         let (expression, names, values) = split(condition);
         let put = Put::builder()

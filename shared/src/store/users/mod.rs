@@ -504,12 +504,6 @@ impl UserStore for DynamoUsers {
 }
 
 impl DynamoUsers {
-    pub fn username_case_sensitive(&self) -> bool {
-        self.username_case_sensitive
-    }
-}
-
-impl DynamoUsers {
     /// The writes that move a user from `before` to `after`, with its log entry; `None` when
     /// there is no user to write (the entry alone is then written on its own).
     fn transaction(
