@@ -37,27 +37,20 @@ async fn healthy_traffic_breaks_nothing_and_each_corruption_is_reported() {
         .send()
         .await
         .unwrap();
+    let add_one = |pk: String, attribute: &str| {
+        env.client
+            .update_item()
+            .table_name(table)
+            .key("pk", key(&pk))
+            .update_expression("ADD #a :one")
+            .expression_attribute_names("#a", attribute)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+    };
     // A counter that drifted.
-    env.client
-        .update_item()
-        .table_name(table)
-        .key("pk", key("counter#users"))
-        .update_expression("ADD #c :one")
-        .expression_attribute_names("#c", "count")
-        .expression_attribute_values(":one", AttributeValue::N("1".into()))
-        .send()
-        .await
-        .unwrap();
+    add_one("counter#users".into(), "count").await.unwrap();
     // A change without its log entry: the version moves, no entry is written.
-    env.client
-        .update_item()
-        .table_name(table)
-        .key("pk", key(&format!("user#{id}")))
-        .update_expression("ADD version :one")
-        .expression_attribute_values(":one", AttributeValue::N("1".into()))
-        .send()
-        .await
-        .unwrap();
+    add_one(format!("user#{id}"), "version").await.unwrap();
 
     let found = problems(&env).await;
     let expect = [

@@ -4,7 +4,7 @@ use lambda_http::http::Method;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-use integration_tests::{Env, Reply, request};
+use integration_tests::{Env, Reply};
 
 async fn with_headers(
     env: &Env,
@@ -13,12 +13,7 @@ async fn with_headers(
     body: Option<Value>,
     headers: &[(&'static str, &str)],
 ) -> Reply {
-    let mut request = request(method, path, body);
-    request.headers_mut().insert("authorization", env.admin_authorization.parse().unwrap());
-    for (name, value) in headers {
-        request.headers_mut().insert(*name, value.parse().unwrap());
-    }
-    env.send(request).await
+    env.call_with_headers(method, path, body, headers).await
 }
 
 #[tokio::test]

@@ -5,19 +5,15 @@ use lambda_http::http::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-use integration_tests::{Env, Reply, request};
+use integration_tests::{Env, Reply};
 
 const AGENT: &str = "logs-test/1.0";
 const IP: &str = "198.51.100.23";
 
 /// Sends as the admin app, from a known address and user agent.
 async fn send(env: &Env, method: Method, path: &str, body: Option<Value>) -> Reply {
-    let mut request = request(method, path, body);
-    let headers = request.headers_mut();
-    headers.insert("authorization", env.admin_authorization.parse().unwrap());
-    headers.insert("user-agent", AGENT.parse().unwrap());
-    headers.insert("x-forwarded-for", format!("{IP}, 10.0.0.1").parse().unwrap());
-    env.send(request).await
+    let forwarded = format!("{IP}, 10.0.0.1");
+    env.call_with_headers(method, path, body, &[("user-agent", AGENT), ("x-forwarded-for", &forwarded)]).await
 }
 
 async fn logs(env: &Env, query: &str) -> Vec<Value> {

@@ -91,6 +91,22 @@ impl Env {
 
     /// Sends a request with this `Authorization` header (or none) to the function that serves
     /// its route, as the API Gateway would.
+    /// Sends a request with an admin token and these extra headers.
+    pub async fn call_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&'static str, &str)],
+    ) -> Reply {
+        let mut request = request(method, path, body);
+        request.headers_mut().insert("authorization", self.admin_authorization.parse().unwrap());
+        for (name, value) in headers {
+            request.headers_mut().insert(*name, value.parse().expect("a valid header value"));
+        }
+        self.send(request).await
+    }
+
     pub async fn call_as(
         &self,
         authorization: Option<&str>,
