@@ -1,5 +1,6 @@
 //! Configuration, read once from the environment at cold start into a typed struct.
-//! Nothing else in the product reads environment variables.
+//! Nothing else in the product reads environment variables, but for the AWS SDK's own
+//! (region, credentials, endpoint overrides) in `store`.
 
 use base64::Engine;
 use std::env;

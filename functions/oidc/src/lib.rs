@@ -61,7 +61,11 @@ impl App {
         let Some(secret_id) = &config.auth.signing_keys_secret_id else {
             return Err("no signing keys: set SIGNING_KEYS_SECRET_ID (or SIGNING_KEYS locally)".into());
         };
-        let client = aws_sdk_secretsmanager::Client::new(&shared::store::sdk_config().await);
+        let mut sdk = aws_sdk_secretsmanager::config::Builder::from(&shared::store::function_sdk_config()?);
+        if let Ok(url) = std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER") {
+            sdk = sdk.endpoint_url(url);
+        }
+        let client = aws_sdk_secretsmanager::Client::from_conf(sdk.build());
         let secret = client
             .get_secret_value()
             .secret_id(secret_id)

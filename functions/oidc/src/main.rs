@@ -5,7 +5,7 @@
 async fn main() -> Result<(), lambda_http::Error> {
     shared::api::init_logging();
     let config = shared::Config::from_env()?;
-    let client = shared::store::client_from_env().await;
+    let client = shared::store::function_client()?;
     let keys = oidc::App::load_keys(&config).await?;
     let app = oidc::App::new(&config, client, keys);
     shared::api::serve(|request| app.handle(request)).await

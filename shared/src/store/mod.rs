@@ -31,27 +31,119 @@ pub async fn client_from_env() -> Client {
 
 /// The SDK configuration every AWS client of the product is built from (same timeouts).
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    loader().load().await
+    loader(Timeouts::default()).load().await
+}
+
+/// The configuration a function builds its AWS clients from. Lambda sets the region and the
+/// execution role's credentials as environment variables, so they are read directly rather
+/// than through the SDK's provider chains (profiles, SSO, STS, IMDS), which then are not
+/// linked at all: smaller binaries, nothing probed at cold start (BENCHMARKS.md). Tools and
+/// tests, which may run with profiles, use [`sdk_config`].
+pub fn function_sdk_config() -> Result<aws_config::SdkConfig, String> {
+    use aws_sdk_dynamodb::config::{Credentials, Region, SharedCredentialsProvider};
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).ok_or("AWS_REGION is not set")?;
+    let key = var("AWS_ACCESS_KEY_ID").ok_or("AWS_ACCESS_KEY_ID is not set")?;
+    let secret = var("AWS_SECRET_ACCESS_KEY").ok_or("AWS_SECRET_ACCESS_KEY is not set")?;
+    let credentials = Credentials::new(key, secret, var("AWS_SESSION_TOKEN"), None, "lambda-environment");
+    let endpoint = var("AWS_ENDPOINT_URL");
+    let mut builder = aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .http_client(http_client(var("AWS_ENDPOINT_URL_DYNAMODB").or(endpoint.clone()).as_deref()))
+        .timeout_config(timeout_config(Timeouts::default()))
+        .retry_config(retry_config());
+    if let Some(url) = endpoint {
+        builder = builder.endpoint_url(url);
+    }
+    Ok(builder.build())
+}
+
+/// The DynamoDB client of a function: [`function_sdk_config`], with the SDK's per-service
+/// endpoint override `AWS_ENDPOINT_URL_DYNAMODB` (moto, or any DynamoDB-compatible endpoint).
+pub fn function_client() -> Result<Client, String> {
+    let mut config = aws_sdk_dynamodb::config::Builder::from(&function_sdk_config()?);
+    if let Ok(url) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        && !url.is_empty()
+    {
+        config = config.endpoint_url(url);
+    }
+    Ok(Client::from_conf(config.build()))
+}
+
+/// The same configuration with other timeouts (the benchmarks' emulator needs seconds for
+/// what DynamoDB answers in milliseconds).
+pub async fn sdk_config_with(timeouts: Timeouts) -> aws_config::SdkConfig {
+    loader(timeouts).load().await
+}
+
+/// How long the SDK waits: to connect, for one attempt, for a whole operation.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub attempt: Duration,
+    pub operation: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self { connect: CONNECT_TIMEOUT, attempt: ATTEMPT_TIMEOUT, operation: OPERATION_TIMEOUT }
+    }
 }
 
 /// The same client, aimed at an explicit endpoint (tests, tools).
 pub async fn client_with_endpoint(url: &str) -> Client {
-    Client::new(&loader().endpoint_url(url).load().await)
+    Client::new(&loader_for(Some(url), Timeouts::default()).endpoint_url(url).load().await)
 }
 
-fn loader() -> aws_config::ConfigLoader {
+fn loader(timeouts: Timeouts) -> aws_config::ConfigLoader {
+    // The SDK's own endpoint settings, read here only to choose a trust store.
+    let endpoint =
+        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
+    loader_for(endpoint.as_deref(), timeouts)
+}
+
+/// Amazon Trust Services' roots. Every AWS endpoint's certificate chains to one of them, so
+/// trusting only these costs five certificates parsed at cold start instead of the system
+/// store's ~140 (3.5 ms measured by `scripts/bench`), and trusts nobody AWS does not.
+const AMAZON_TRUST_SERVICES: &str = include_str!("amazon-trust-services.pem");
+
+/// An HTTPS client for AWS endpoints (and plain-HTTP emulators); a custom `https://` endpoint
+/// (a VPC endpoint, an Alternator cluster with its own CA) gets the system's trust store.
+fn http_client(endpoint: Option<&str>) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let custom_https = endpoint.is_some_and(|url| url.starts_with("https://"));
+    let trust = if custom_https {
+        TrustStore::default()
+    } else {
+        TrustStore::empty().with_native_roots(false).with_pem_certificate(AMAZON_TRUST_SERVICES.as_bytes())
+    };
+    let context = TlsContext::builder().with_trust_store(trust).build().expect("the trust store is valid");
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https()
+}
+
+fn loader_for(endpoint: Option<&str>, timeouts: Timeouts) -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
-                .build(),
-        )
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(50))
-                .with_max_backoff(Duration::from_millis(400)),
-        )
+        .http_client(http_client(endpoint))
+        .timeout_config(timeout_config(timeouts))
+        .retry_config(retry_config())
+}
+
+fn timeout_config(timeouts: Timeouts) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(timeouts.connect)
+        .operation_attempt_timeout(timeouts.attempt)
+        .operation_timeout(timeouts.operation)
+        .build()
+}
+
+fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(50))
+        .with_max_backoff(Duration::from_millis(400))
 }
