@@ -4,8 +4,8 @@
 
 use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
 use aws_sdk_dynamodb::operation::{
-    batch_get_item::BatchGetItemInput, delete_item::DeleteItemInput, get_item::GetItemInput,
-    put_item::PutItemInput, query::QueryInput, scan::ScanInput,
+    batch_get_item::BatchGetItemInput, batch_write_item::BatchWriteItemInput, delete_item::DeleteItemInput,
+    get_item::GetItemInput, put_item::PutItemInput, query::QueryInput, scan::ScanInput,
     transact_write_items::TransactWriteItemsInput, update_item::UpdateItemInput,
 };
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -54,6 +54,10 @@ impl Intercept for Recorder {
         } else if let Some(i) = input.downcast_ref::<BatchGetItemInput>() {
             for table in i.request_items().into_iter().flat_map(|m| m.keys()) {
                 add("BatchGetItem", Some(table));
+            }
+        } else if let Some(i) = input.downcast_ref::<BatchWriteItemInput>() {
+            for table in i.request_items().into_iter().flat_map(|m| m.keys()) {
+                add("BatchWriteItem", Some(table));
             }
         } else if let Some(i) = input.downcast_ref::<TransactWriteItemsInput>() {
             for item in i.transact_items() {

@@ -87,3 +87,34 @@ async fn table_setup_is_idempotent() {
     let again = shared::store::schema::ensure_tables(&env.client, &env.config.tables).await.unwrap();
     assert!(again.is_empty(), "nothing to create the second time: {again:?}");
 }
+
+#[tokio::test]
+async fn seeded_users_are_stored_as_creates_store_them() {
+    let env = Env::new().await;
+    let store = DynamoUsers::new(env.client.clone(), &env.config);
+    let users: Vec<User> = (0..30)
+        .map(|i| {
+            let mut user = User::new(format!("seed{i:08}"), 1_700_000_000_000 + i);
+            user.username = Some(format!("Seeded{i}"));
+            user.primary_email = Some(format!("seed{i}@example.com"));
+            user.primary_phone = Some(format!("86138{i:08}"));
+            user
+        })
+        .collect();
+    // 30 users with 4 guards each: more than one batch of 25.
+    store.seed(&users).await.expect("users are seeded");
+
+    assert_eq!(store.count().await.unwrap(), 30);
+    assert_eq!(store.get("seed00000007").await.unwrap(), Some(users[7].clone()));
+    // Every guard is in place: the same identifier is taken for a create.
+    let taken = env
+        .call(
+            lambda_http::http::Method::POST,
+            "/api/users",
+            Some(serde_json::json!({ "username": "Seeded3" })),
+        )
+        .await;
+    assert_eq!(taken.status, 422, "{}", taken.body);
+    assert_eq!(taken.body["code"], "user.username_already_in_use");
+    env.assert_invariants().await;
+}

@@ -314,13 +314,29 @@ impl<S: UserStore> Users<S> {
         user_id: &str,
         caller: &Caller,
         key: LogKey,
+        change: impl FnMut(&mut User) -> Result<T>,
+    ) -> Result<(User, T)> {
+        self.update_from(None, user_id, caller, key, change).await
+    }
+
+    /// `update`, starting from a user the caller has just read (saving a read); a conflict
+    /// reads it again.
+    async fn update_from<T>(
+        &self,
+        mut read: Option<User>,
+        user_id: &str,
+        caller: &Caller,
+        key: LogKey,
         mut change: impl FnMut(&mut User) -> Result<T>,
     ) -> Result<(User, T)> {
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
                 pause_before_retry(attempt).await;
             }
-            let before = self.get(user_id).await?;
+            let before = match read.take() {
+                Some(user) => user,
+                None => self.get(user_id).await?,
+            };
             check_precondition(caller, &before)?;
             let mut after = before.clone();
             let out = match change(&mut after) {
@@ -502,16 +518,16 @@ impl<S: UserStore> Users<S> {
 
     /// Replaces the password with a fresh Argon2id hash (no policy on admin routes).
     pub async fn set_password(&self, user_id: &str, new_password: String, caller: &Caller) -> Result<User> {
-        self.get(user_id).await?;
+        // Read first: no hashing for a user that does not exist. The write ends any lockout
+        // (the store clears it with every password change).
+        let user = self.get(user_id).await?;
         let hash = password::hash(new_password).await?;
         let (user, ()) = self
-            .update(user_id, caller, LogKey::UserPasswordUpdate, |user| {
+            .update_from(Some(user), user_id, caller, LogKey::UserPasswordUpdate, |user| {
                 user.password = Some(hash.clone());
                 Ok(())
             })
             .await?;
-        // A reset ends a lockout.
-        self.store.clear_attempts(user_id).await?;
         Ok(user)
     }
 
@@ -538,9 +554,8 @@ impl<S: UserStore> Users<S> {
             self.store.log(&entry(false).with_error(Error::InvalidCredentials.parts().code)).await?;
             return Err(Error::InvalidCredentials);
         }
-        self.store.clear_attempts(user_id).await?;
         if !stored.as_ref().is_some_and(PasswordHash::needs_rehash) {
-            self.store.log(&entry(true)).await?;
+            self.store.log_and_clear_attempts(&entry(true), user_id).await?;
             return Ok(());
         }
         let upgraded = password::hash(candidate).await?;
@@ -553,9 +568,14 @@ impl<S: UserStore> Users<S> {
                 Ok(())
             })
             .await;
-        if let Err(err) = rehashed {
-            tracing::warn!(error = %err, "password rehash skipped");
-            self.store.log(&entry(true)).await?;
+        // The rehash's transaction ended the lockout; without a new hash, end it here.
+        match rehashed {
+            Ok((user, ())) if user.password.as_ref() == Some(&upgraded) => {}
+            Ok(_) => self.store.clear_attempts(user_id).await?,
+            Err(err) => {
+                tracing::warn!(error = %err, "password rehash skipped");
+                self.store.log_and_clear_attempts(&entry(true), user_id).await?;
+            }
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 mod guards;
 mod item;
+mod seed;
 
 use aws_sdk_dynamodb::{Client, types::AttributeValue};
 use std::collections::{HashMap, HashSet};
@@ -21,6 +22,10 @@ use item::{decode_row, encode, first_char, key, projection, user_pk};
 
 pub const USER_KIND: &str = "user";
 const COUNTER_PK: &str = "counter#users";
+
+fn lockout_pk(user_id: &str) -> String {
+    format!("lockout#{user_id}")
+}
 
 /// Label of the user item's write; its condition failing means a concurrent change.
 pub const USER_LABEL: &str = "user";
@@ -95,6 +100,13 @@ pub trait UserStore: Send + Sync {
     ) -> impl Future<Output = Result<Attempt, StoreError>> + Send;
     /// Forgets the user's failed attempts (a successful verify, a password reset).
     fn clear_attempts(&self, user_id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A successful verify: its log entry and the end of the user's attempts, in one request
+    /// (not atomic, and need not be: each half is right on its own).
+    fn log_and_clear_attempts(
+        &self,
+        entry: &LogEntry,
+        user_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Records an event that changes no user (a failed password verify).
     fn log(&self, entry: &LogEntry) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The unfiltered number of users (O(1): a counter).
@@ -302,7 +314,7 @@ impl UserStore for DynamoUsers {
     ) -> Result<Attempt, StoreError> {
         let window_ms = lockout.window_secs as i64 * 1000;
         let cutoff = now_ms - window_ms;
-        let pk = format!("lockout#{user_id}");
+        let pk = lockout_pk(user_id);
         let n = |v: i64| AttributeValue::N(v.to_string());
         // Count on in the current window, or open a new one; twice, since a concurrent request
         // may open the window between our two tries.
@@ -312,9 +324,20 @@ impl UserStore for DynamoUsers {
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(key(pk.clone())))
-                .update_expression("SET failures = failures + :one")
-                .condition_expression("failures < :max AND windowStart > :cutoff")
+                // No window yet (the usual case: a success deletes it) opens one here too, so
+                // that the common verify costs one update.
+                .update_expression(
+                    "SET failures = if_not_exists(failures, :zero) + :one, \
+                     windowStart = if_not_exists(windowStart, :now), \
+                     expiresAt = if_not_exists(expiresAt, :expires)",
+                )
+                .condition_expression(
+                    "attribute_not_exists(pk) OR (failures < :max AND windowStart > :cutoff)",
+                )
+                .expression_attribute_values(":zero", n(0))
                 .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":now", n(now_ms))
+                .expression_attribute_values(":expires", n((now_ms + window_ms) / 1000 + 1))
                 .expression_attribute_values(":max", n(i64::from(lockout.max_failures)))
                 .expression_attribute_values(":cutoff", n(cutoff))
                 .send()
@@ -367,10 +390,38 @@ impl UserStore for DynamoUsers {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(key(format!("lockout#{user_id}"))))
+            .set_key(Some(key(lockout_pk(user_id))))
             .send()
             .await
             .map_err(self.err("attempt"))?;
+        Ok(())
+    }
+
+    async fn log_and_clear_attempts(&self, entry: &LogEntry, user_id: &str) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
+        let log = PutRequest::builder().set_item(Some(log_item(entry, self.retention_days)?)).build();
+        let lockout = DeleteRequest::builder().set_key(Some(key(lockout_pk(user_id)))).build();
+        let mut pending = HashMap::from([
+            (
+                self.logs_table.clone(),
+                vec![WriteRequest::builder().put_request(log.expect("an item")).build()],
+            ),
+            (
+                self.table.clone(),
+                vec![WriteRequest::builder().delete_request(lockout.expect("a key")).build()],
+            ),
+        ]);
+        // Unprocessed items (throttling) are sent again until none are left.
+        while !pending.is_empty() {
+            let out = self
+                .client
+                .batch_write_item()
+                .set_request_items(Some(pending))
+                .send()
+                .await
+                .map_err(self.err("verified"))?;
+            pending = out.unprocessed_items.unwrap_or_default();
+        }
         Ok(())
     }
 
@@ -528,6 +579,12 @@ impl DynamoUsers {
                 tx.delete(USER_LABEL, &self.table, key(user_pk(&before.id)), Some(version_is(before)));
             }
             (None, None) => return Ok(None),
+        }
+        // A new password ends a lockout: the failed attempts were against the old one.
+        if let (Some(before), Some(after)) = (before, after)
+            && before.password != after.password
+        {
+            tx.delete("lockout", &self.table, key(lockout_pk(&after.id)), None);
         }
         let held: HashSet<Guard> =
             before.map(|u| guards(u, self.username_case_sensitive)).unwrap_or_default().into_iter().collect();

@@ -1,0 +1,62 @@
+//! Bulk loading of users known to be new and unique (benchmarks, a migration from a trusted
+//! export): 25 items per `BatchWriteItem` instead of one transaction per user. Nothing is
+//! checked and no log entry is written, so the API never calls it.
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+
+use super::guards::guards;
+use super::item::{encode, key};
+use super::{COUNTER_PK, DynamoUsers};
+use crate::domain::User;
+use crate::store::StoreError;
+
+/// DynamoDB's limit of items per `BatchWriteItem`.
+const BATCH: usize = 25;
+
+impl DynamoUsers {
+    /// Writes each user with its guards, then adds their number to the counter. The table
+    /// must hold none of these users or identifiers: an existing item is overwritten.
+    pub async fn seed(&self, users: &[User]) -> Result<(), StoreError> {
+        let mut writes = Vec::new();
+        for user in users {
+            writes.push(encode(user)?);
+            for guard in guards(user, self.username_case_sensitive) {
+                let mut item = key(guard.key);
+                item.insert("userId".into(), AttributeValue::S(user.id.clone()));
+                item.insert("kind".into(), AttributeValue::S("guard".into()));
+                writes.push(item);
+            }
+        }
+        let requests: Vec<WriteRequest> = writes
+            .into_iter()
+            .map(|item| {
+                let put = PutRequest::builder().set_item(Some(item)).build().expect("an item is set");
+                WriteRequest::builder().put_request(put).build()
+            })
+            .collect();
+        for chunk in requests.chunks(BATCH) {
+            let mut pending = chunk.to_vec();
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(self.err("seed"))?;
+                pending = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
+            }
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(COUNTER_PK.into())))
+            .update_expression("ADD #c :n")
+            .expression_attribute_names("#c", "count")
+            .expression_attribute_values(":n", AttributeValue::N(users.len().to_string()))
+            .send()
+            .await
+            .map_err(self.err("seed counter"))?;
+        Ok(())
+    }
+}
