@@ -1,0 +1,274 @@
+//! Scale: the same reads with 1k, 10k (and 100k) users loaded, in-process on the metered
+//! client, next to the emulator's own floor at each size (a raw `GetItem`, a raw exact
+//! `Query` on a field index). Cost (calls, item bytes) is the emulator-independent figure;
+//! moto answers index queries by scanning its whole table in Python, so its raw query floor
+//! grows with the table, and latency is judged against that floor.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+use shared::domain::User;
+use shared::store::{DynamoUsers, Timeouts};
+
+use crate::meter::Call;
+use crate::report::{Budget, Section, table};
+use crate::setup::{InProcess, Setup};
+use crate::stats::{fmt, median, ms};
+
+const FLAT: f64 = 1.5;
+
+/// The request path of a read, for the i-th user.
+type PathOf = Box<dyn Fn(usize) -> String>;
+const FULL_PATTERN_BYTES_PER_USER: f64 = 200.0;
+
+fn user(i: usize, now: i64) -> User {
+    let mut user = User::new(format!("s{i:011}"), now + i as i64);
+    user.username = Some(format!("user{i:06}"));
+    user.primary_email = Some(format!("user{i:06}@example.com"));
+    user.primary_phone = Some(format!("86138{i:08}"));
+    user.name = Some(format!("User {i}"));
+    user
+}
+
+/// One measured read at one size: medians over its runs.
+#[derive(Clone, serde::Serialize)]
+struct Point {
+    read: String,
+    users: usize,
+    runs: usize,
+    latency_ms: f64,
+    floor_ms: f64,
+    calls: f64,
+    item_bytes: f64,
+    response_bytes: f64,
+}
+
+fn sum(calls: &[Call], f: fn(&Call) -> u64) -> f64 {
+    calls.iter().map(f).sum::<u64>() as f64
+}
+
+async fn raw_floor(client: &aws_sdk_dynamodb::Client, table: &str, n: usize, runs: usize) -> (f64, f64) {
+    let (mut get, mut query) = (Vec::new(), Vec::new());
+    for r in 0..runs {
+        let i = (r * 7919) % n;
+        let start = Instant::now();
+        client
+            .get_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(format!("user#s{i:011}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        get.push(ms(start.elapsed()));
+        let email = format!("user{i:06}@example.com");
+        let start = Instant::now();
+        client
+            .query()
+            .table_name(table)
+            .index_name("byEmail")
+            .key_condition_expression("ixEmailP = :p AND ixEmail = :v")
+            .expression_attribute_values(":p", AttributeValue::S("u".into()))
+            .expression_attribute_values(":v", AttributeValue::S(email))
+            .send()
+            .await
+            .unwrap();
+        query.push(ms(start.elapsed()));
+    }
+    (median(&get), median(&query))
+}
+
+pub async fn measure(setup: &Setup) -> Section {
+    let sizes: &[usize] = if setup.quick { &[1_000, 10_000] } else { &[1_000, 10_000, 100_000] };
+    let config = setup.fresh_tables().await;
+    // moto walks its whole table for every index query, in Python: at 10k users one page of a
+    // full-pattern search takes it seconds, which the product's 1 s attempt timeout would
+    // turn into 503s. DynamoDB answers the same page in tens of milliseconds.
+    let slow = Duration::from_secs(120);
+    let timeouts = Timeouts { connect: Duration::from_secs(5), attempt: slow, operation: slow };
+    let functions: InProcess = setup.in_process_on(&config, timeouts).await;
+    let floor = aws_sdk_dynamodb::Client::new(&shared::store::sdk_config_with(timeouts).await);
+    let store = DynamoUsers::new(setup.client.clone(), &config);
+    let now = shared::domain::now_ms() - 10_000_000;
+    let mut loaded = 0;
+    let mut points: Vec<Point> = Vec::new();
+    for &n in sizes {
+        let start = Instant::now();
+        let batch: Vec<User> = (loaded..n).map(|i| user(i, now)).collect();
+        for chunk in batch.chunks(1000) {
+            store.seed(chunk).await.expect("users are loaded");
+        }
+        loaded = n;
+        println!(
+            "scale: {n} users loaded ({:.1} s for the last {})",
+            start.elapsed().as_secs_f64(),
+            batch.len()
+        );
+        // Fewer runs where the emulator's index queries get slow.
+        let runs = match (setup.quick, n) {
+            (true, n) if n <= 1_000 => 15,
+            (true, _) => 5,
+            (false, n) if n <= 1_000 => 40,
+            (false, n) if n <= 10_000 => 15,
+            (false, _) => 3,
+        };
+        let (floor_get, floor_query) = raw_floor(&floor, &config.tables.users, n, runs).await;
+        let reads: Vec<(&str, PathOf, usize, f64)> = vec![
+            ("get by id", Box::new(|i| format!("/api/users/s{i:011}")), runs, floor_get),
+            (
+                "exact id",
+                Box::new(|i| format!("/api/users?search.id=s{i:011}&mode.id=exact")),
+                runs,
+                floor_query,
+            ),
+            (
+                "exact username",
+                Box::new(|i| format!("/api/users?search.username=user{i:06}&mode.username=exact")),
+                runs,
+                floor_query,
+            ),
+            (
+                "exact email",
+                Box::new(|i| {
+                    format!("/api/users?search.primaryEmail=user{i:06}%40example.com&mode.primaryEmail=exact")
+                }),
+                runs,
+                floor_query,
+            ),
+            (
+                "exact phone",
+                Box::new(|i| format!("/api/users?search.primaryPhone=86138{i:08}&mode.primaryPhone=exact")),
+                runs,
+                floor_query,
+            ),
+            (
+                "prefix username (`user0009%`, 100 matches)",
+                Box::new(|_| "/api/users?search.username=user0009%25".into()),
+                runs,
+                floor_query,
+            ),
+            ("list page 1", Box::new(|_| "/api/users?page=1&page_size=20".into()), runs, floor_query),
+            ("list page 50", Box::new(|_| "/api/users?page=50&page_size=20".into()), runs, floor_query),
+            (
+                "full pattern (`%00099%`)",
+                Box::new(|_| "/api/users?search.username=%2500099%25".into()),
+                if n >= 100_000 { 1 } else { runs.min(3) },
+                floor_query,
+            ),
+        ];
+        for (name, path, runs, floor) in reads {
+            let (mut latency, mut calls, mut item_bytes, mut response_bytes) =
+                (vec![], vec![], vec![], vec![]);
+            for r in 0..runs {
+                let i = (r * 7919 + 13) % n;
+                let start = Instant::now();
+                let (status, body) = functions.send(&setup.event("GET", &path(i), None)).await;
+                latency.push(ms(start.elapsed()));
+                assert_eq!(status, 200, "{name} at {n} users: {body}");
+                if !name.starts_with("list") && !name.starts_with("full") && !name.starts_with("prefix") {
+                    let found = if body.is_array() { body.as_array().map_or(0, Vec::len) } else { 1 };
+                    assert_eq!(found, 1, "{name} at {n} users finds its user");
+                }
+                let made = functions.meter.take();
+                calls.push(made.len() as f64);
+                item_bytes.push(sum(&made, |c| c.item_bytes));
+                response_bytes.push(sum(&made, |c| c.response_bytes));
+            }
+            let point = Point {
+                read: name.to_string(),
+                users: n,
+                runs,
+                latency_ms: median(&latency),
+                floor_ms: floor,
+                calls: median(&calls),
+                item_bytes: median(&item_bytes),
+                response_bytes: median(&response_bytes),
+            };
+            println!(
+                "scale {n} {name}: {} ms (floor {} ms), {} calls, {} item bytes",
+                fmt(point.latency_ms),
+                fmt(point.floor_ms),
+                point.calls,
+                point.item_bytes
+            );
+            points.push(point);
+        }
+    }
+    render(points, sizes)
+}
+
+fn render(points: Vec<Point>, sizes: &[usize]) -> Section {
+    let mut reads: Vec<String> = Vec::new();
+    for p in &points {
+        if !reads.contains(&p.read) {
+            reads.push(p.read.clone());
+        }
+    }
+    let mut headers = vec!["read".to_string()];
+    for n in sizes {
+        headers.push(format!("{n}: ms (floor)"));
+        headers.push(format!("{n}: calls / item bytes"));
+    }
+    let mut rows = Vec::new();
+    let mut budgets = Vec::new();
+    for read in &reads {
+        let at: Vec<&Point> = points.iter().filter(|p| &p.read == read).collect();
+        let mut row = vec![read.clone()];
+        for p in &at {
+            row.push(format!("{} ({})", fmt(p.latency_ms), fmt(p.floor_ms)));
+            row.push(format!("{} / {}", p.calls, p.item_bytes));
+        }
+        rows.push(row);
+        let spread = |f: fn(&Point) -> f64| {
+            let values: Vec<f64> = at.iter().map(|p| f(p)).collect();
+            let (lo, hi) = values.iter().fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+            if lo > 0.0 {
+                hi / lo
+            } else if hi == 0.0 {
+                1.0
+            } else {
+                f64::INFINITY
+            }
+        };
+        let flat_read = read.starts_with("get") || read.starts_with("exact") || read.starts_with("prefix");
+        if flat_read {
+            let cost = spread(|p| p.calls).max(spread(|p| p.item_bytes));
+            let over_floor = spread(|p| p.latency_ms / p.floor_ms);
+            let raw = spread(|p| p.latency_ms);
+            budgets.push(Budget::new(
+                format!("{read}: flat across sizes (within {FLAT}×)"),
+                format!("×{FLAT}"),
+                format!(
+                    "cost ×{}, latency ×{} raw, ×{} over the emulator's floor",
+                    fmt(cost),
+                    fmt(raw),
+                    fmt(over_floor)
+                ),
+                cost <= FLAT && over_floor <= FLAT,
+            ));
+        }
+        if read.starts_with("full") {
+            let worst = at.iter().map(|p| p.item_bytes / p.users as f64).fold(0.0, f64::max);
+            budgets.push(Budget::new(
+                format!("{read}: bytes read per user ≤ {FULL_PATTERN_BYTES_PER_USER}"),
+                format!("{FULL_PATTERN_BYTES_PER_USER}"),
+                fmt(worst),
+                worst <= FULL_PATTERN_BYTES_PER_USER,
+            ));
+        }
+    }
+    let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
+    let markdown = format!(
+        "Users loaded with `DynamoUsers::seed` (user items and guards, as creates write them), \
+         then each read sent in-process on the metered client; medians. *Floor* is the \
+         emulator's own time at that size for the nearest raw call: a consistent `GetItem` for get \
+         by id, an exact `Query` on `byEmail` for the rest. moto evaluates an index query by \
+         walking its whole table, so raw index queries slow down as the table grows on the \
+         emulator — on DynamoDB they do not; cost (calls, item bytes) is what carries over. \
+         Item bytes are DynamoDB's size of what was read (full-pattern: the projected search \
+         fields of every user; page 50: the ids of 1000 index entries).\n\n{}",
+        table(&header_refs, &rows)
+    );
+    Section { key: "scale", title: "Scale", json: json!(points), markdown, budgets }
+}
