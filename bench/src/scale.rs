@@ -4,8 +4,9 @@
 //! moto answers index queries by scanning its whole table in Python, so its raw query floor
 //! grows with the table, and latency is judged against that floor.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use serde_json::json;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use shared::domain::User;
@@ -48,35 +49,52 @@ fn sum(calls: &[Call], f: fn(&Call) -> u64) -> f64 {
     calls.iter().map(f).sum::<u64>() as f64
 }
 
-async fn raw_floor(client: &aws_sdk_dynamodb::Client, table: &str, n: usize, runs: usize) -> (f64, f64) {
-    let (mut get, mut query) = (Vec::new(), Vec::new());
+/// The emulator's own time at this size for the raw calls each kind of read needs.
+struct Floors {
+    get: f64,
+    exact: f64,
+    prefix: f64,
+}
+
+async fn raw_floors(client: &aws_sdk_dynamodb::Client, table: &str, n: usize, runs: usize) -> Floors {
+    let (mut get, mut exact, mut prefix) = (Vec::new(), Vec::new(), Vec::new());
+    let s = |v: String| AttributeValue::S(v);
     for r in 0..runs {
         let i = (r * 7919) % n;
         let start = Instant::now();
-        client
-            .get_item()
-            .table_name(table)
-            .key("pk", AttributeValue::S(format!("user#s{i:011}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap();
+        let read =
+            client.get_item().table_name(table).key("pk", s(format!("user#s{i:011}"))).consistent_read(true);
+        read.send().await.unwrap();
         get.push(ms(start.elapsed()));
-        let email = format!("user{i:06}@example.com");
+
         let start = Instant::now();
-        client
+        let query = client
             .query()
             .table_name(table)
             .index_name("byEmail")
             .key_condition_expression("ixEmailP = :p AND ixEmail = :v")
-            .expression_attribute_values(":p", AttributeValue::S("u".into()))
-            .expression_attribute_values(":v", AttributeValue::S(email))
-            .send()
-            .await
-            .unwrap();
-        query.push(ms(start.elapsed()));
+            .expression_attribute_values(":p", s("u".into()))
+            .expression_attribute_values(":v", s(format!("user{i:06}@example.com")));
+        query.send().await.unwrap();
+        exact.push(ms(start.elapsed()));
+
+        // What a literal-prefix search needs: the index range, then the page's 20 users.
+        let start = Instant::now();
+        let query = client
+            .query()
+            .table_name(table)
+            .index_name("byUsername")
+            .key_condition_expression("ixUsernameP = :p AND begins_with(ixUsername, :v)")
+            .expression_attribute_values(":p", s("u".into()))
+            .expression_attribute_values(":v", s("user0009".into()));
+        query.send().await.unwrap();
+        let keys =
+            (900..920).map(|i| HashMap::from([("pk".to_string(), s(format!("user#s{i:011}")))])).collect();
+        let batch = KeysAndAttributes::builder().set_keys(Some(keys)).build().unwrap();
+        client.batch_get_item().request_items(table, batch).send().await.unwrap();
+        prefix.push(ms(start.elapsed()));
     }
-    (median(&get), median(&query))
+    Floors { get: median(&get), exact: median(&exact), prefix: median(&prefix) }
 }
 
 pub async fn measure(setup: &Setup) -> Section {
@@ -113,20 +131,20 @@ pub async fn measure(setup: &Setup) -> Section {
             (false, n) if n <= 10_000 => 15,
             (false, _) => 3,
         };
-        let (floor_get, floor_query) = raw_floor(&floor, &config.tables.users, n, runs).await;
+        let floors = raw_floors(&floor, &config.tables.users, n, runs).await;
         let reads: Vec<(&str, PathOf, usize, f64)> = vec![
-            ("get by id", Box::new(|i| format!("/api/users/s{i:011}")), runs, floor_get),
+            ("get by id", Box::new(|i| format!("/api/users/s{i:011}")), runs, floors.get),
             (
                 "exact id",
                 Box::new(|i| format!("/api/users?search.id=s{i:011}&mode.id=exact")),
                 runs,
-                floor_query,
+                floors.exact,
             ),
             (
                 "exact username",
                 Box::new(|i| format!("/api/users?search.username=user{i:06}&mode.username=exact")),
                 runs,
-                floor_query,
+                floors.exact,
             ),
             (
                 "exact email",
@@ -134,27 +152,27 @@ pub async fn measure(setup: &Setup) -> Section {
                     format!("/api/users?search.primaryEmail=user{i:06}%40example.com&mode.primaryEmail=exact")
                 }),
                 runs,
-                floor_query,
+                floors.exact,
             ),
             (
                 "exact phone",
                 Box::new(|i| format!("/api/users?search.primaryPhone=86138{i:08}&mode.primaryPhone=exact")),
                 runs,
-                floor_query,
+                floors.exact,
             ),
             (
                 "prefix username (`user0009%`, 100 matches)",
                 Box::new(|_| "/api/users?search.username=user0009%25".into()),
                 runs,
-                floor_query,
+                floors.prefix,
             ),
-            ("list page 1", Box::new(|_| "/api/users?page=1&page_size=20".into()), runs, floor_query),
-            ("list page 50", Box::new(|_| "/api/users?page=50&page_size=20".into()), runs, floor_query),
+            ("list page 1", Box::new(|_| "/api/users?page=1&page_size=20".into()), runs, floors.exact),
+            ("list page 50", Box::new(|_| "/api/users?page=50&page_size=20".into()), runs, floors.exact),
             (
                 "full pattern (`%00099%`)",
                 Box::new(|_| "/api/users?search.username=%2500099%25".into()),
                 if n >= 100_000 { 1 } else { runs.min(3) },
-                floor_query,
+                floors.exact,
             ),
         ];
         for (name, path, runs, floor) in reads {
@@ -262,8 +280,10 @@ fn render(points: Vec<Point>, sizes: &[usize]) -> Section {
     let markdown = format!(
         "Users loaded with `DynamoUsers::seed` (user items and guards, as creates write them), \
          then each read sent in-process on the metered client; medians. *Floor* is the \
-         emulator's own time at that size for the nearest raw call: a consistent `GetItem` for get \
-         by id, an exact `Query` on `byEmail` for the rest. moto evaluates an index query by \
+         emulator's own time at that size for the raw calls the read needs: a consistent `GetItem` \
+         for get by id, an exact `Query` on `byEmail` for exact searches (and, for want of \
+         better, for lists and patterns), the `begins_with` `Query` plus a 20-key \
+         `BatchGetItem` for the prefix search. moto evaluates an index query by \
          walking its whole table, so raw index queries slow down as the table grows on the \
          emulator — on DynamoDB they do not; cost (calls, item bytes) is what carries over. \
          Item bytes are DynamoDB's size of what was read (full-pattern: the projected search \
