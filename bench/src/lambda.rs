@@ -55,7 +55,7 @@ impl Function {
         let address = listener.local_addr().expect("a bound address");
         let (sender, receiver) = mpsc::unbounded_channel();
         let state = Arc::new(State { queue: tokio::sync::Mutex::new(Some(receiver)), ..State::default() });
-        tokio::spawn(serve_runtime_api(listener, state.clone()));
+        tokio::spawn(serve_http(listener, state.clone(), runtime_api));
         let name = binary.file_name().and_then(|n| n.to_str()).unwrap_or("function");
         let mut command = Command::new(binary);
         command
@@ -115,11 +115,18 @@ impl Function {
     }
 }
 
-async fn serve_runtime_api(listener: TcpListener, state: Arc<State>) {
+/// Serves HTTP/1.1 on `listener` until the process ends, each request to `handle` with a
+/// clone of `state`.
+pub async fn serve_http<S, F, Fut>(listener: TcpListener, state: S, handle: F)
+where
+    S: Clone + Send + Sync + 'static,
+    F: Fn(Request<Incoming>, S) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<Full<Bytes>>, hyper::Error>> + Send + 'static,
+{
     while let Ok((stream, _)) = listener.accept().await {
         let state = state.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| runtime_api(request, state.clone()));
+            let service = service_fn(move |request| handle(request, state.clone()));
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;

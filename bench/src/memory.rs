@@ -4,8 +4,7 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response, body::Incoming, service::service_fn};
-use hyper_util::rt::TokioIo;
+use hyper::{Request, Response, body::Incoming};
 use serde_json::json;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -18,17 +17,7 @@ use crate::setup::{Fixture, Setup};
 async fn front_door(function: Arc<Function>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let function = function.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request| forward(request, function.clone()));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    tokio::spawn(lambda::serve_http(listener, function, forward));
     port
 }
 
