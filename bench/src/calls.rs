@@ -154,19 +154,15 @@ async fn token_request(setup: &Setup, functions: &InProcess, fixture: &Fixture) 
     use base64::Engine;
     let basic = base64::engine::general_purpose::STANDARD
         .encode(format!("{}:{}", fixture.app_id, fixture.app_secret));
-    let mut event: Value = serde_json::from_slice(&crate::lambda::event(
-        "POST",
-        "/oidc/token",
-        Some(&format!("Basic {basic}")),
-        None,
-    ))
-    .unwrap();
-    event["headers"]["content-type"] = json!("application/x-www-form-urlencoded");
-    event["body"] = json!(format!(
-        "grant_type=client_credentials&resource={}&scope=all",
-        setup.config.auth.api_indicator
-    ));
-    let (status, _) = functions.send(&serde_json::to_vec(&event).unwrap()).await;
+    let form =
+        format!("grant_type=client_credentials&resource={}&scope=all", setup.config.auth.api_indicator);
+    let headers = [
+        ("authorization", format!("Basic {basic}")),
+        ("content-type", "application/x-www-form-urlencoded".into()),
+    ];
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let event = crate::lambda::event_with("POST", "/oidc/token", &headers, Some(form));
+    let (status, _) = functions.send(&event).await;
     (status, functions.meter.take())
 }
 

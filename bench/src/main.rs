@@ -64,7 +64,7 @@ async fn main() {
     let wants = |name: &str| options.only.iter().any(|o| o == name);
     let setup = Setup::new(options.quick).await;
     let functions = setup.in_process().await;
-    let fixture = Fixture::create(&setup, &functions).await;
+    let fixture = Fixture::create(&setup, &functions, &setup.config).await;
 
     let mut sections: Vec<Section> = Vec::new();
     if wants("size") {
@@ -77,8 +77,11 @@ async fn main() {
         sections.push(warm::measure(&setup, &fixture).await);
     }
     if wants("calls") {
-        // On a fixture of its own: the calls section deletes its user.
-        let fixture = Fixture::create(&setup, &functions).await;
+        // On tables of its own: small (moto's transactions copy the whole table, and slow
+        // down as it grows), and the section deletes its user.
+        let config = setup.fresh_tables().await;
+        let functions = setup.in_process_on(&config, shared::store::Timeouts::default()).await;
+        let fixture = Fixture::create(&setup, &functions, &config).await;
         sections.push(calls::measure(&setup, &functions, &fixture).await);
     }
     if wants("argon2") {

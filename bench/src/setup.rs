@@ -157,14 +157,15 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    pub async fn create(setup: &Setup, functions: &InProcess) -> Self {
+    /// Creates both through `functions`, on the tables of `config`.
+    pub async fn create(setup: &Setup, functions: &InProcess, config: &shared::Config) -> Self {
         let password = "correct horse battery staple".to_string();
         let email = format!("fixture.{}@example.com", random_id(6));
         let body = json!({ "username": format!("fixture_{}", random_id(6)), "primaryEmail": email, "password": password });
         let (status, user) = functions.send(&setup.event("POST", "/api/users", Some(&body))).await;
         assert_eq!(status, 200, "the fixture user is created: {user}");
         let (app, app_secret) = shared::store::apps::M2mApp::create("bench", vec!["all".into()]);
-        shared::store::apps::DynamoApps::new(setup.client.clone(), &setup.config.tables.apps)
+        shared::store::apps::DynamoApps::new(setup.client.clone(), &config.tables.apps)
             .insert(&app)
             .await
             .expect("the app is stored");
