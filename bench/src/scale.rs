@@ -124,8 +124,8 @@ pub async fn measure(setup: &Setup) -> Section {
         );
         // Fewer runs where the emulator's index queries get slow.
         let runs = match (setup.quick, n) {
-            (true, n) if n <= 1_000 => 15,
-            (true, _) => 5,
+            (true, n) if n <= 1_000 => 7,
+            (true, _) => 3,
             (false, n) if n <= 1_000 => 40,
             (false, n) if n <= 10_000 => 15,
             (false, _) => 3,
@@ -169,7 +169,7 @@ pub async fn measure(setup: &Setup) -> Section {
             (
                 "full pattern (`%00099%`)",
                 Box::new(|_| "/api/users?search.username=%2500099%25".into()),
-                if n >= 100_000 { 1 } else { runs.min(3) },
+                if n >= 100_000 || (setup.quick && n >= 10_000) { 1 } else { runs.min(3) },
                 Floor::Exact,
             ),
         ];
