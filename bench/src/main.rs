@@ -184,6 +184,7 @@ fn write(options: &Options, sections: &[Section], elapsed: f64) {
         "budgets": sections.iter().flat_map(|s| &s.budgets).collect::<Vec<_>>(),
         "results": results,
     });
+    std::fs::create_dir_all(&options.out).expect("the output directory exists");
     std::fs::write(options.out.join("BENCHMARKS.md"), md).expect("BENCHMARKS.md is written");
     std::fs::write(options.out.join("BENCHMARKS.json"), serde_json::to_string_pretty(&json).unwrap() + "\n")
         .expect("BENCHMARKS.json is written");
