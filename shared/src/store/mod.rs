@@ -51,7 +51,7 @@ pub fn function_sdk_config() -> Result<aws_config::SdkConfig, String> {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region))
         .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .http_client(http_client(var("AWS_ENDPOINT_URL_DYNAMODB").or(endpoint.clone()).as_deref()))
+        .http_client(http_client(dynamodb_endpoint().or(endpoint.clone()).as_deref()))
         .timeout_config(timeout_config(Timeouts::default()))
         .retry_config(retry_config());
     if let Some(url) = endpoint {
@@ -64,9 +64,7 @@ pub fn function_sdk_config() -> Result<aws_config::SdkConfig, String> {
 /// endpoint override `AWS_ENDPOINT_URL_DYNAMODB` (moto, or any DynamoDB-compatible endpoint).
 pub fn function_client() -> Result<Client, String> {
     let mut config = aws_sdk_dynamodb::config::Builder::from(&function_sdk_config()?);
-    if let Ok(url) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
-        && !url.is_empty()
-    {
+    if let Some(url) = dynamodb_endpoint() {
         config = config.endpoint_url(url);
     }
     Ok(Client::from_conf(config.build()))
@@ -98,10 +96,14 @@ pub async fn client_with_endpoint(url: &str) -> Client {
 }
 
 fn loader(timeouts: Timeouts) -> aws_config::ConfigLoader {
-    // The SDK's own endpoint settings, read here only to choose a trust store.
-    let endpoint =
-        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
+    // The SDK reads its endpoint settings itself; here they only choose a trust store.
+    let endpoint = dynamodb_endpoint().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
     loader_for(endpoint.as_deref(), timeouts)
+}
+
+/// The SDK's per-service endpoint override for DynamoDB, `AWS_ENDPOINT_URL_DYNAMODB`.
+fn dynamodb_endpoint() -> Option<String> {
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok().filter(|url| !url.is_empty())
 }
 
 /// Amazon Trust Services' roots. Every AWS endpoint's certificate chains to one of them, so
