@@ -22,6 +22,7 @@ fn claims(env: &Env) -> Claims {
         client_id: Some("test-app".into()),
         iat: now(),
         exp: now() + 600,
+        nbf: None,
         jti: "jti".into(),
     }
 }
@@ -73,6 +74,17 @@ fn bad_credentials(env: &Env) -> Vec<(&'static str, Option<String>, u16, &'stati
             401,
             "auth.unauthorized",
         ),
+        ("nbf in the future", Some(with(&|c| c.nbf = Some(now() + 600))), 401, "auth.unauthorized"),
+        (
+            "iat in the future",
+            Some(with(&|c| {
+                c.iat = now() + 600;
+                c.exp = now() + 1200
+            })),
+            401,
+            "auth.unauthorized",
+        ),
+        ("longer-lived than issued", Some(with(&|c| c.exp = now() + 30 * 86_400)), 401, "auth.unauthorized"),
         ("wrong aud", Some(with(&|c| c.aud = "https://other.example/api".into())), 401, "auth.unauthorized"),
         ("wrong iss", Some(with(&|c| c.iss = "https://evil.example/oidc".into())), 401, "auth.unauthorized"),
         ("no sub", Some(with(&|c| c.sub = None)), 401, "auth.jwt_sub_missing"),
@@ -162,6 +174,30 @@ async fn finer_scopes_open_exactly_their_routes() {
         .assert_error(401, "auth.authorization_header_missing");
 }
 
+#[tokio::test]
+async fn password_digests_need_the_all_scope() {
+    let env = Env::new().await;
+    let user = env.create_user(json!({"username": "hashed", "password": "pw"})).await;
+    let path = format!("/api/users/{}", user["id"].as_str().unwrap());
+    let read = format!("Bearer {}", env.token("users:read"));
+    let read_and_write = format!("Bearer {}", env.token("users:read users:write passwords:write"));
+    for token in [&read, &read_and_write] {
+        for route in [format!("{path}?includePasswordHash=true"), "/api/users?includePasswordHash=1".into()] {
+            let reply = env.call_as(Some(token), Method::GET, &route, None).await;
+            reply.assert_error(403, "auth.forbidden");
+            assert!(!reply.body.to_string().contains("argon2"), "no digest in a refusal");
+        }
+        let plain =
+            env.call_as(Some(token), Method::GET, &format!("{path}?includePasswordHash=false"), None).await;
+        assert_eq!(plain.status, 200);
+        assert!(plain.body.get("passwordDigest").is_none());
+    }
+    let admin = env.get(&format!("{path}?includePasswordHash=true")).await;
+    assert!(admin.body["passwordDigest"].as_str().unwrap().starts_with("$argon2id$"));
+    let listed = env.get("/api/users?includePasswordHash=true").await;
+    assert!(listed.body[0]["passwordDigest"].as_str().unwrap().starts_with("$argon2id$"));
+}
+
 const RESOURCE: &str = "resource=https%3A%2F%2Fdefault.logto.app%2Fapi";
 
 #[tokio::test]
@@ -249,6 +285,69 @@ async fn token_endpoint_errors_follow_rfc_6749() {
 }
 
 #[tokio::test]
+async fn refused_token_requests_are_logged_as_errors() {
+    let env = Env::new().await;
+    let (app, secret) = env.create_app(&["users:read"]).await;
+    let good = format!("grant_type=client_credentials&{RESOURCE}");
+    let id = app.client_id.as_str();
+    assert_eq!(env.token_request(Some((id, "wrong-secret")), &good).await.status, 401);
+    assert_eq!(env.token_request(Some(("nobody", "whatever")), &good).await.status, 401);
+    assert_eq!(env.token_request(Some((id, &secret)), &format!("{good}&scope=all")).await.status, 400);
+    assert_eq!(env.token_request(Some((id, &secret)), &good).await.status, 200);
+
+    let logs = env.get("/api/logs?logKey=ExchangeTokenBy.ClientCredentials").await;
+    let payloads: Vec<&Value> = logs.body.as_array().unwrap().iter().map(|e| &e["payload"]).collect();
+    assert_eq!(payloads.len(), 4, "{}", logs.body);
+    let seen = |result: &str, error: Option<&str>, app: Option<&str>| {
+        payloads
+            .iter()
+            .filter(|p| {
+                p["result"] == result && p["error"].as_str() == error && p["applicationId"].as_str() == app
+            })
+            .count()
+    };
+    assert_eq!(seen("Success", None, Some(id)), 1);
+    assert_eq!(seen("Error", Some("invalid_client"), Some(id)), 1, "the wrong secret");
+    assert_eq!(seen("Error", Some("invalid_scope"), Some(id)), 1);
+    // An id that names no app is not recorded as an application.
+    assert_eq!(seen("Error", Some("invalid_client"), None), 1, "the unknown client");
+    assert!(!logs.body.to_string().contains("wrong-secret"));
+}
+
+#[tokio::test]
+async fn a_large_token_form_is_refused_at_once() {
+    let env = Env::new().await;
+    // 128 KiB of distinct field names: quadratic duplicate checks took seconds on this.
+    let mut form = format!("grant_type=client_credentials&{RESOURCE}");
+    let mut n = 0;
+    while form.len() < 128 * 1024 {
+        form.push_str(&format!("&f{n}=1"));
+        n += 1;
+    }
+    let started = std::time::Instant::now();
+    let reply = env.token_request(Some(("nobody", "secret")), &form).await;
+    let took = started.elapsed();
+    assert_eq!((reply.status, &reply.body["error"]), (400, &json!("invalid_request")), "{}", reply.body);
+    assert!(took < std::time::Duration::from_millis(500), "took {took:?}");
+
+    // Small enough, but too many fields.
+    let many: String = (0..40).map(|i| format!("&x{i}=")).collect();
+    let reply =
+        env.token_request(Some(("nobody", "secret")), &format!("grant_type=client_credentials{many}")).await;
+    assert_eq!((reply.status, &reply.body["error"]), (400, &json!("invalid_request")));
+    // Unknown fields, even repeated, are ignored (RFC 6749 §3.2); known ones may not repeat.
+    let (app, secret) = env.create_app(&["all"]).await;
+    let fine = format!("grant_type=client_credentials&{RESOURCE}&extra=1&extra=2");
+    assert_eq!(env.token_request(Some((&app.client_id, &secret)), &fine).await.status, 200);
+    // A client id longer than any key is simply unknown, not a storage error.
+    let long_id = "i".repeat(3000);
+    let reply = env
+        .token_request(None, &format!("grant_type=client_credentials&client_id={long_id}&client_secret=s"))
+        .await;
+    assert_eq!((reply.status, &reply.body["error"]), (401, &json!("invalid_client")));
+}
+
+#[tokio::test]
 async fn jwks_and_discovery_publish_the_keys_and_endpoints() {
     let env = Env::new().await;
     let jwks = env.call_as(None, Method::GET, "/oidc/jwks", None).await;
@@ -264,18 +363,64 @@ async fn jwks_and_discovery_publish_the_keys_and_endpoints() {
     assert_eq!(discovery.body["jwks_uri"], "http://127.0.0.1:9000/oidc/jwks");
 }
 
+/// A request that claims another origin: a spoofed `Host` and a scheme that is no scheme.
+fn spoofed(path: &str, token: Option<&str>) -> lambda_http::Request {
+    let mut request = integration_tests::request(Method::GET, path, None);
+    let headers = request.headers_mut();
+    headers.insert("host", "evil.example".parse().unwrap());
+    headers.insert("x-forwarded-proto", "javascript".parse().unwrap());
+    if let Some(token) = token {
+        headers.insert("authorization", token.parse().unwrap());
+    }
+    request
+}
+
+#[tokio::test]
+async fn links_and_discovery_never_take_a_scheme_or_origin_from_the_client() {
+    use lambda_http::RequestExt;
+    use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+    use lambda_http::request::RequestContext;
+
+    // Local development (no gateway, nothing configured): the Host, but only http(s).
+    let env = Env::new().await;
+    let admin = env.admin_authorization.clone();
+    let listed = env.send(spoofed("/api/users", Some(&admin))).await;
+    assert_eq!(listed.status, 200);
+    let link = listed.header("link").unwrap();
+    assert!(link.starts_with("<https://evil.example/api/users?") && !link.contains("javascript"), "{link}");
+
+    // Behind API Gateway: the domain the gateway received the request on.
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.domain_name = Some("abc123.execute-api.eu-west-1.amazonaws.com".into());
+    let request =
+        spoofed("/api/logs", Some(&admin)).with_request_context(RequestContext::ApiGatewayV2(context));
+    let link = env.send(request).await.header("link").unwrap().to_string();
+    assert!(link.starts_with("<https://abc123.execute-api.eu-west-1.amazonaws.com/api/logs?"), "{link}");
+
+    // Configured: the public base URL, whatever the request says.
+    let env = Env::with(|config| config.public_base_url = Some("https://users.example.com".into())).await;
+    let admin = env.admin_authorization.clone();
+    for path in ["/api/users", "/api/logs"] {
+        let link = env.send(spoofed(path, Some(&admin))).await.header("link").unwrap().to_string();
+        assert!(link.starts_with(&format!("<https://users.example.com{path}?")), "{link}");
+    }
+    let discovery = env.send(spoofed("/oidc/.well-known/openid-configuration", None)).await;
+    assert_eq!(discovery.body["token_endpoint"], "https://users.example.com/oidc/token");
+    assert_eq!(discovery.body["jwks_uri"], "https://users.example.com/oidc/jwks");
+}
+
 #[tokio::test]
 async fn tokens_of_a_rotated_key_verify_until_it_is_retired() {
     let old_keys = SigningKeys::generate();
     let rotated = old_keys.rotated();
-    let env = Env::with(|config| config.auth.signing_keys = Some(rotated.to_json())).await;
+    let env = Env::with(|config| config.auth.signing_keys = Some(rotated.to_json().into())).await;
     let old_token = format!("Bearer {}", sign(old_keys.active(), &claims(&env)));
     let new_token = format!("Bearer {}", sign(rotated.active(), &claims(&env)));
     for token in [&old_token, &new_token] {
         assert_eq!(env.call_as(Some(token), Method::GET, "/api/users", None).await.status, 200);
     }
     let mut config = env.config.clone();
-    config.auth.signing_keys = Some(rotated.retired(&old_keys.active().kid).unwrap().to_json());
+    config.auth.signing_keys = Some(rotated.retired(&old_keys.active().kid).unwrap().to_json().into());
     let after = users::App::new(&config, env.client.clone()).unwrap();
     let mut request = integration_tests::request(Method::GET, "/api/users", None);
     request.headers_mut().insert("authorization", old_token.parse().unwrap());

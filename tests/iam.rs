@@ -12,7 +12,7 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_types::config_bag::ConfigBag;
 use base64::Engine;
-use serde_yaml::Value;
+use serde_norway::Value;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
@@ -90,7 +90,7 @@ async fn recording_client(recorder: &Recorder) -> aws_sdk_dynamodb::Client {
 /// `(action, table logical id)` the template grants the function built from `binary`.
 fn granted(binary: &str) -> Calls {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
-    let template: Value = serde_yaml::from_str(&text).unwrap();
+    let template: Value = serde_norway::from_str(&text).unwrap();
     let function = template["Resources"]
         .as_mapping()
         .unwrap()

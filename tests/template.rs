@@ -2,14 +2,14 @@
 //! (shared/src/store/schema.rs), and route to each function exactly the paths the local
 //! stack's router table (Cargo.toml) sends it.
 
-use serde_yaml::Value;
+use serde_norway::Value;
 use std::collections::BTreeSet;
 
 use shared::store::schema::{self, Projection, TableDef};
 
 fn template() -> Value {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
-    serde_yaml::from_str(&text).expect("template.yaml parses")
+    serde_norway::from_str(&text).expect("template.yaml parses")
 }
 
 fn key_schema(keys: &Value) -> Vec<(String, String)> {

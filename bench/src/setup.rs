@@ -38,7 +38,7 @@ impl Setup {
         let keys = shared::auth::SigningKeys::generate();
         let client = shared::store::client_from_env().await;
         let mut setup = Self { endpoint, config, keys, client, authorization: String::new(), quick };
-        setup.config.auth.signing_keys = Some(setup.keys.to_json());
+        setup.config.auth.signing_keys = Some(setup.keys.to_json().into());
         setup.create_tables().await;
         setup.authorization = format!("Bearer {}", setup.token("all"));
         setup

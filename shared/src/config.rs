@@ -3,6 +3,8 @@
 //! (region, credentials, endpoint overrides) in `store`.
 
 use base64::Engine;
+/// Secrets are read with `expose_secret()`: every place that needs the value says so.
+pub use secrecy::{ExposeSecret, SecretString};
 use std::env;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,7 +25,8 @@ impl TableNames {
     }
 }
 
-/// Where tokens come from and what they must say.
+/// Where tokens come from and what they must say. Its `Debug` output shows the private key
+/// set as `[REDACTED]`.
 #[derive(Clone, Debug)]
 pub struct AuthConfig {
     /// The `resource` tokens are issued for and the `aud` they must carry.
@@ -33,8 +36,7 @@ pub struct AuthConfig {
     /// `AUTH_JWKS`: the public keys verifiers accept (a JWKS document).
     pub public_jwks: Option<String>,
     /// `SIGNING_KEYS`: the private key set inline, JSON or its base64 (local stack, tests).
-    /// Never logged.
-    pub signing_keys: Option<String>,
+    pub signing_keys: Option<SecretString>,
     /// `SIGNING_KEYS_SECRET_ID`: a Secrets Manager secret holding the private key set (AWS).
     pub signing_keys_secret_id: Option<String>,
 }
@@ -66,8 +68,11 @@ pub struct Config {
     /// Days a log item lives before DynamoDB's TTL removes it.
     pub log_retention_days: u32,
     pub lockout: Lockout,
-    /// `PAGE_TOKEN_SECRET`: the key that makes page tokens tamper-evident. Never logged.
-    pub page_token_secret: Option<String>,
+    /// `PAGE_TOKEN_SECRET`: the key that makes page tokens tamper-evident (redacted in `Debug`).
+    pub page_token_secret: Option<SecretString>,
+    /// `PUBLIC_BASE_URL`: the origin clients call (`https://users.example.com`), used in `Link`
+    /// headers and discovery instead of anything the request says about itself.
+    pub public_base_url: Option<String>,
 }
 
 /// Password-verify lockout: this many failures within the window lock further verifies.
@@ -109,14 +114,15 @@ impl Config {
         }
         auth.public_jwks = env::var("AUTH_JWKS").ok().filter(|v| !v.is_empty());
         auth.signing_keys = match env::var("SIGNING_KEYS") {
-            Ok(v) if v.trim_start().starts_with('{') => Some(v),
+            Ok(v) if v.trim_start().starts_with('{') => Some(v.into()),
             // Base64 of the JSON, for env files and tools that mangle quotes and commas.
             Ok(v) if !v.is_empty() => Some(
                 base64::engine::general_purpose::STANDARD
                     .decode(v.trim())
                     .ok()
                     .and_then(|bytes| String::from_utf8(bytes).ok())
-                    .ok_or("SIGNING_KEYS is neither JSON nor base64 of JSON")?,
+                    .ok_or("SIGNING_KEYS is neither JSON nor base64 of JSON")?
+                    .into(),
             ),
             _ => None,
         };
@@ -131,8 +137,20 @@ impl Config {
             max_failures: number("LOCKOUT_MAX_FAILURES", 5)? as u32,
             window_secs: number("LOCKOUT_WINDOW_SECS", 3600)?,
         };
-        let page_token_secret = env::var("PAGE_TOKEN_SECRET").ok().filter(|v| !v.is_empty());
-        Ok(Self { tables, auth, username_case_sensitive, log_retention_days, lockout, page_token_secret })
+        let page_token_secret = env::var("PAGE_TOKEN_SECRET").ok().filter(|v| !v.is_empty()).map(Into::into);
+        let public_base_url = match env::var("PUBLIC_BASE_URL") {
+            Ok(v) if !v.is_empty() => Some(parse_base_url(&v)?),
+            _ => None,
+        };
+        Ok(Self {
+            tables,
+            auth,
+            username_case_sensitive,
+            log_retention_days,
+            lockout,
+            page_token_secret,
+            public_base_url,
+        })
     }
 
     pub fn for_tables(tables: TableNames) -> Self {
@@ -144,8 +162,19 @@ impl Config {
             log_retention_days: 90,
             lockout: Lockout::default(),
             page_token_secret: None,
+            public_base_url: None,
         }
     }
+}
+
+/// An `http(s)://host[:port]` origin, without a trailing slash.
+fn parse_base_url(value: &str) -> Result<String, String> {
+    let url = url::Url::parse(value).map_err(|e| format!("PUBLIC_BASE_URL={value}: {e}"))?;
+    let plain = url.username().is_empty() && url.password().is_none() && url.query().is_none();
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || !plain {
+        return Err(format!("PUBLIC_BASE_URL={value} is not an http(s) origin"));
+    }
+    Ok(value.trim_end_matches('/').to_string())
 }
 
 fn parse_bool(value: &str) -> Option<bool> {
@@ -153,5 +182,34 @@ fn parse_bool(value: &str) -> Option<bool> {
         "true" | "1" | "yes" => Some(true),
         "false" | "0" | "no" => Some(false),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let mut config = Config::for_tables(TableNames::with_prefix("t"));
+        config.auth.signing_keys = Some("private-key-set-5e1f".to_string().into());
+        config.page_token_secret = Some("page-token-key-77aa".to_string().into());
+        let printed = format!("{config:?} {:?}", config.auth);
+        assert!(printed.contains("REDACTED"), "{printed}");
+        assert!(
+            !printed.contains("private-key-set-5e1f") && !printed.contains("page-token-key-77aa"),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn a_public_base_url_is_an_origin() {
+        assert_eq!(parse_base_url("https://users.example.com/").unwrap(), "https://users.example.com");
+        assert_eq!(parse_base_url("http://127.0.0.1:9000").unwrap(), "http://127.0.0.1:9000");
+        for bad in
+            ["javascript://x", "users.example.com", "https://u:p@x.io", "https://x.io?a=1", "file:///etc"]
+        {
+            assert!(parse_base_url(bad).is_err(), "{bad}");
+        }
     }
 }

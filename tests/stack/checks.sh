@@ -15,6 +15,12 @@ without="$(curl -s -o /dev/null -w '%{http_code}' "$STACK_BASE_URL/api/users")"
 echo "stack: GET /api/users with the seeded app's token -> $with_token, without a token -> $without"
 [ "$with_token" = "200" ] && [ "$without" = "401" ]
 
+# The local secrets (signing keys, the app's secret, the page-token key) are the user's alone.
+state_mode="$(stat -c %a .stack)"
+loose="$(find .stack -type f ! -perm 600)"
+echo "stack: .stack is mode $state_mode; files readable by others: ${loose:-none}"
+[ "$state_mode" = "700" ] && [ -z "$loose" ]
+
 echo "stack: schemathesis against $STACK_BASE_URL/api/swagger.json"
 # Valid inputs only (--mode positive): invalid ones include bodies that are not UTF-8, which
 # `cargo lambda watch` cannot turn into an event (API Gateway base64-encodes them; the

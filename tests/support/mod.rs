@@ -40,7 +40,7 @@ impl Env {
         endpoint();
         let mut config = shared::Config::for_tables(TableNames::with_prefix(&format!("t{}", random_id(10))));
         let keys = shared::auth::SigningKeys::generate();
-        config.auth.signing_keys = Some(keys.to_json());
+        config.auth.signing_keys = Some(keys.to_json().into());
         tweak(&mut config);
         let client = shared::store::client_from_env().await;
         shared::store::schema::ensure_tables(&client, &config.tables).await.expect("tables are created");

@@ -4,7 +4,9 @@
 use lambda_http::{Request, http::Method};
 use std::sync::LazyLock;
 
-use shared::api::{Cursor, Query, Response, Router, Total, authorize, error_response, json, paged};
+use shared::api::{
+    Cursor, PublicOrigin, Query, Response, Router, Total, authorize, error_response, json, paged,
+};
 use shared::auth::{Scope, Verifier};
 use shared::domain::Page;
 use shared::domain::log::parse_time;
@@ -20,6 +22,7 @@ pub struct App {
     verifier: Verifier,
     count_cap: u64,
     page_tokens: shared::domain::PageTokens,
+    origin: PublicOrigin,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -49,7 +52,10 @@ impl App {
             logs: DynamoLogs::new(client, &config.tables.logs, config.log_retention_days),
             verifier: Verifier::from_config(&config.auth)?,
             count_cap: COUNT_CAP,
-            page_tokens: shared::domain::PageTokens::new(config.page_token_secret.as_deref()),
+            page_tokens: shared::domain::PageTokens::new(
+                config.page_token_secret.as_ref().map(shared::config::ExposeSecret::expose_secret),
+            ),
+            origin: PublicOrigin::new(config.public_base_url.as_deref()),
         })
     }
 
@@ -86,7 +92,7 @@ impl App {
         let next = if more { entries.last().map(|e| created_key(e.created_at, &e.id)) } else { None };
         let total = Total { count, capped: cap.is_some_and(|cap| count >= cap) };
         let items = entries.iter().map(|e| e.to_json()).collect();
-        let mut response = paged(request, &query, items, total, page);
+        let mut response = paged(&self.origin, request, &query, items, total, page);
         cursor.attach(&mut response, next);
         Ok(response)
     }

@@ -8,7 +8,7 @@ use lambda_http::{Request, http::Method};
 use serde_json::json;
 use std::sync::LazyLock;
 
-use shared::api::{Response, Router, error_response, json, request_origin};
+use shared::api::{PublicOrigin, Response, Router, error_response, json};
 use shared::auth::SigningKeys;
 use shared::store::apps::DynamoApps;
 use shared::store::logs::DynamoLogs;
@@ -19,6 +19,7 @@ pub struct App {
     keys: SigningKeys,
     issuer: String,
     audience: String,
+    origin: PublicOrigin,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -49,6 +50,7 @@ impl App {
             keys,
             issuer: config.auth.issuer.clone(),
             audience: config.auth.api_indicator.clone(),
+            origin: PublicOrigin::new(config.public_base_url.as_deref()),
         }
     }
 
@@ -56,7 +58,7 @@ impl App {
     /// `SIGNING_KEYS_SECRET_ID` (read once, at cold start).
     pub async fn load_keys(config: &shared::Config) -> Result<SigningKeys, String> {
         if let Some(inline) = &config.auth.signing_keys {
-            return SigningKeys::parse(inline);
+            return SigningKeys::parse(shared::config::ExposeSecret::expose_secret(inline));
         }
         let Some(secret_id) = &config.auth.signing_keys_secret_id else {
             return Err("no signing keys: set SIGNING_KEYS_SECRET_ID (or SIGNING_KEYS locally)".into());
@@ -86,7 +88,7 @@ impl App {
     }
 
     fn discovery(&self, request: &Request) -> Response {
-        let origin = request_origin(request);
+        let origin = self.origin.of(request);
         json(
             200,
             &json!({

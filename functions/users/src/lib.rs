@@ -6,7 +6,7 @@ mod users;
 use lambda_http::{Request, http::Method};
 use std::sync::LazyLock;
 
-use shared::api::{Params, Response, Router, authorize, error_response};
+use shared::api::{Params, PublicOrigin, Response, Router, authorize, error_response};
 use shared::auth::{Caller, Scope, Verifier};
 use shared::store::DynamoUsers;
 
@@ -15,6 +15,7 @@ pub struct App {
     pub users: shared::users::Users<DynamoUsers>,
     verifier: Verifier,
     page_tokens: shared::domain::PageTokens,
+    origin: PublicOrigin,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -60,8 +61,11 @@ pub fn routes() -> &'static [(Method, &'static str)] {
 impl App {
     pub fn new(config: &shared::Config, client: aws_sdk_dynamodb::Client) -> Result<Self, String> {
         let verifier = Verifier::from_config(&config.auth)?;
-        let page_tokens = shared::domain::PageTokens::new(config.page_token_secret.as_deref());
-        Ok(Self { users: shared::users::from_config(config, client), verifier, page_tokens })
+        let page_tokens = shared::domain::PageTokens::new(
+            config.page_token_secret.as_ref().map(shared::config::ExposeSecret::expose_secret),
+        );
+        let origin = PublicOrigin::new(config.public_base_url.as_deref());
+        Ok(Self { users: shared::users::from_config(config, client), verifier, page_tokens, origin })
     }
 
     /// Answers one request; every failure becomes Logto's error body here.
@@ -84,9 +88,9 @@ impl App {
         let user_id = params.get("userId");
         let target = params.get("target");
         match endpoint {
-            ListUsers => users::list(self, request).await,
+            ListUsers => users::list(self, request, caller).await,
             CreateUser => users::create(self, request, caller).await,
-            GetUser => users::get(self, request, user_id).await,
+            GetUser => users::get(self, request, user_id, caller).await,
             PatchUser => users::patch(self, request, user_id, caller).await,
             DeleteUser => users::delete(self, user_id, caller).await,
             GetCustomData => users::get_custom_data(self, user_id).await,

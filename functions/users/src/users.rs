@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use shared::api::{
     Cursor, Query, Response, Total, body_bytes, json, no_content, paged, user as user_response,
 };
+use shared::auth::Scope;
 use shared::domain::Page;
 use shared::domain::input::{Body, NewUser, UserPatch, parse_profile};
 use shared::domain::search::Search;
@@ -17,8 +18,19 @@ use crate::App;
 /// Role and organization filters belong to features this product does not have.
 const UNSUPPORTED_FILTERS: [&str; 2] = ["excludeRoleId", "excludeOrganizationId"];
 
-pub async fn list(app: &App, request: &Request) -> Result<Response> {
+/// `includePasswordHash`: password digests are as sensitive as a password store, so reading
+/// them takes the scope that also governs every password (`all`), not `users:read`.
+fn include_password_hash(query: &Query, caller: &Caller) -> Result<bool> {
+    let include = query.flag("includePasswordHash");
+    if include {
+        caller.require(Scope::All)?;
+    }
+    Ok(include)
+}
+
+pub async fn list(app: &App, request: &Request, caller: &Caller) -> Result<Response> {
     let query = Query::from_request(request);
+    let include_hash = include_password_hash(&query, caller)?;
     let page = Page::parse(&query.all("page"), &query.all("page_size"))?;
     if let Some(filter) = UNSUPPORTED_FILTERS.iter().find(|f| query.first(f).is_some()) {
         return Err(Error::InvalidSearch(format!("Parameter `{filter}` is not supported.")));
@@ -26,10 +38,9 @@ pub async fn list(app: &App, request: &Request) -> Result<Response> {
     let search = Search::parse(query.pairs())?;
     let cursor = Cursor::new(&app.page_tokens, "users", &query);
     let after = cursor.after(&query)?;
-    let include_hash = query.flag("includePasswordHash");
     let listing = app.users.list(&search, page, after.as_deref()).await?;
     let items = listing.users.iter().map(|u| u.to_json(include_hash)).collect();
-    let mut response = paged(request, &query, items, Total::exact(listing.total), page);
+    let mut response = paged(&app.origin, request, &query, items, Total::exact(listing.total), page);
     cursor.attach(&mut response, listing.next);
     Ok(response)
 }
@@ -65,10 +76,11 @@ fn idempotency_key(request: &Request) -> Result<Option<String>> {
     }
 }
 
-pub async fn get(app: &App, request: &Request, user_id: &str) -> Result<Response> {
+pub async fn get(app: &App, request: &Request, user_id: &str, caller: &Caller) -> Result<Response> {
     let query = Query::from_request(request);
+    let include_hash = include_password_hash(&query, caller)?;
     let user = app.users.get(user_id).await?;
-    let mut body = user.to_json(query.flag("includePasswordHash"));
+    let mut body = user.to_json(include_hash);
     if query.flag("includeSsoIdentities") {
         // Enterprise SSO is out of scope: nobody has SSO identities.
         body["ssoIdentities"] = json!([]);

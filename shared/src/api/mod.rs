@@ -1,12 +1,13 @@
 //! HTTP plumbing shared by every function: routing, request parsing, responses and the one
 //! place where [`crate::Error`] becomes Logto's `{code, message, data}`.
 
+pub mod logging;
 pub mod request;
 pub mod response;
 pub mod router;
 
 pub use request::{Query, body_bytes};
-pub use response::{Response, Total, error_response, json, no_content, paged, request_origin, user};
+pub use response::{PublicOrigin, Response, Total, error_response, json, no_content, paged, user};
 pub use router::{Params, Route, Router};
 
 use lambda_http::{
@@ -95,8 +96,7 @@ where
     .await
 }
 
-/// Logging for a function binary: the runtime's own subscriber, which honours
-/// `AWS_LAMBDA_LOG_FORMAT` and `AWS_LAMBDA_LOG_LEVEL`/`RUST_LOG`.
+/// Logging for a function binary: see [`logging`].
 pub fn init_logging() {
-    lambda_http::tracing::init_default_subscriber();
+    logging::init();
 }

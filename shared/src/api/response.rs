@@ -85,9 +85,16 @@ impl Total {
 
 /// A list page: the items, `Total-Number`, and `Link` with the relations `first`, `prev`,
 /// `next`, `last`, each the full request path with `page` replaced.
-pub fn paged(request: &Request, query: &Query, items: Vec<Value>, total: Total, page: Page) -> Response {
+pub fn paged(
+    origin: &PublicOrigin,
+    request: &Request,
+    query: &Query,
+    items: Vec<Value>,
+    total: Total,
+    page: Page,
+) -> Response {
     let mut response = json(200, &Value::Array(items));
-    let base = format!("{}{}", request_origin(request), request.uri().path());
+    let base = format!("{}{}", origin.of(request), request.uri().path());
     let last = page.last(total.count);
     let mut links = vec![("first", 1)];
     if page.number > 1 {
@@ -117,14 +124,52 @@ pub fn paged(request: &Request, query: &Query, items: Vec<Value>, total: Total, 
     response
 }
 
-/// The origin the client called (`https://host`; `http` for loopback hosts unless a proxy
-/// says otherwise), or `""` when the request has no Host header.
-pub fn request_origin(request: &Request) -> String {
-    let Some(host) = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()) else {
-        return String::new();
-    };
-    let proto = request.headers().get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or(
-        if host.starts_with("127.0.0.1") || host.starts_with("localhost") { "http" } else { "https" },
-    );
-    format!("{proto}://{host}")
+/// The origin clients call, for `Link` headers and discovery. Never what a client may say
+/// about itself where a deployment knows better: the configured `PUBLIC_BASE_URL` first; else
+/// the domain API Gateway received the request on (set by the gateway, https); else, in local
+/// development with no gateway in front, the `Host` header, with `X-Forwarded-Proto` honoured
+/// only when it says `http` or `https`.
+#[derive(Clone, Debug, Default)]
+pub struct PublicOrigin {
+    configured: Option<String>,
+}
+
+impl PublicOrigin {
+    pub fn new(configured: Option<&str>) -> Self {
+        Self { configured: configured.map(str::to_string) }
+    }
+
+    /// `scheme://host[:port]`, or `""` (relative links) when nothing trustworthy names one.
+    pub fn of(&self, request: &Request) -> String {
+        use lambda_http::{RequestExt, request::RequestContext};
+        if let Some(configured) = &self.configured {
+            return configured.clone();
+        }
+        if let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref()
+            && let Some(domain) = context.domain_name.as_deref().filter(|d| is_host(d))
+        {
+            return format!("https://{domain}");
+        }
+        let Some(host) =
+            request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).filter(|h| is_host(h))
+        else {
+            return String::new();
+        };
+        let loopback =
+            host.starts_with("127.0.0.1") || host.starts_with("localhost") || host.starts_with("[::1]");
+        let forwarded = request.headers().get("x-forwarded-proto").and_then(|h| h.to_str().ok());
+        let proto = match forwarded {
+            Some(proto @ ("http" | "https")) => proto,
+            _ if loopback => "http",
+            _ => "https",
+        };
+        format!("{proto}://{host}")
+    }
+}
+
+/// A host name or address with an optional port: nothing that could end a URL or a header's
+/// `<…>` early.
+fn is_host(value: &str) -> bool {
+    !value.is_empty()
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }

@@ -10,7 +10,7 @@ pub use keys::{PublicKeys, SigningKey, SigningKeys};
 
 use crate::error::Error;
 
-/// Clock skew tolerated on `exp` (and `iat`), in seconds.
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
 pub const LEEWAY_SECS: u64 = 60;
 /// How long an access token lives.
 pub const TOKEN_TTL_SECS: i64 = 3600;
@@ -57,6 +57,8 @@ pub struct Claims {
     pub client_id: Option<String>,
     pub iat: i64,
     pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     pub jti: String,
 }
 
@@ -130,7 +132,9 @@ impl Verifier {
     pub fn from_config(config: &crate::config::AuthConfig) -> Result<Self, String> {
         let jwks = match (&config.public_jwks, &config.signing_keys) {
             (Some(jwks), _) => serde_json::from_str(jwks).map_err(|e| format!("AUTH_JWKS: {e}"))?,
-            (None, Some(private)) => SigningKeys::parse(private)?.jwks(),
+            (None, Some(private)) => {
+                SigningKeys::parse(crate::config::ExposeSecret::expose_secret(private))?.jwks()
+            }
             (None, None) => return Err("no keys to verify tokens with: set AUTH_JWKS or SIGNING_KEYS".into()),
         };
         Ok(Self::new(PublicKeys::from_jwks(&jwks)?, &config.issuer, &config.api_indicator))
@@ -141,6 +145,7 @@ impl Verifier {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
         Self { keys, validation }
     }
@@ -159,10 +164,24 @@ impl Verifier {
         let key = self.keys.get(&kid).ok_or_else(|| unauthorized("unknown kid"))?;
         let claims =
             decode::<Claims>(token, key, &self.validation).map_err(|e| unauthorized(&e.to_string()))?.claims;
+        check_issued_at(&claims, crate::domain::now_ms() / 1000).map_err(unauthorized)?;
         let subject = claims.sub.filter(|s| !s.is_empty()).ok_or(Error::JwtSubMissing)?;
         let scopes = claims.scope.unwrap_or_default().split_whitespace().map(String::from).collect();
         Ok(Caller { subject: Some(subject), application_id: claims.client_id, scopes, ..Caller::default() })
     }
+}
+
+/// What the signature check leaves to us (decisions §4): a token issued in the future, or
+/// living longer than this issuer's tokens do, was not issued by this issuer as it is now.
+fn check_issued_at(claims: &Claims, now_secs: i64) -> Result<(), &'static str> {
+    let leeway = LEEWAY_SECS as i64;
+    if claims.iat > now_secs + leeway {
+        return Err("iat is in the future");
+    }
+    if claims.exp.saturating_sub(claims.iat) > TOKEN_TTL_SECS + leeway {
+        return Err("the token lives longer than this issuer's tokens");
+    }
+    Ok(())
 }
 
 /// Signs an access token for `client_id` with the active key.
@@ -182,6 +201,7 @@ pub fn issue(
         client_id: Some(client_id.to_string()),
         iat: now_secs,
         exp: now_secs + TOKEN_TTL_SECS,
+        nbf: None,
         jti: crate::domain::id::random_id(21),
     };
     sign(key, &claims)
@@ -218,6 +238,37 @@ mod tests {
         assert_eq!(caller.application_id.as_deref(), Some("app1"));
         assert!(caller.require(Scope::UsersRead).is_ok());
         assert!(matches!(caller.require(Scope::UsersWrite), Err(Error::Forbidden)));
+    }
+
+    #[test]
+    fn time_claims_beyond_the_issuers_rules_are_refused() {
+        let keys = SigningKeys::generate();
+        let verifier = verifier(&keys);
+        let now = now();
+        let claims = |iat: i64, exp: i64, nbf: Option<i64>| Claims {
+            iss: ISS.into(),
+            sub: Some("app1".into()),
+            aud: AUD.into(),
+            scope: Some("all".into()),
+            client_id: Some("app1".into()),
+            iat,
+            exp,
+            nbf,
+            jti: "j".into(),
+        };
+        let check =
+            |claims: Claims| verifier.authenticate(Some(&format!("Bearer {}", sign(keys.active(), &claims))));
+        assert!(check(claims(now, now + TOKEN_TTL_SECS, None)).is_ok());
+        assert!(check(claims(now, now + TOKEN_TTL_SECS, Some(now))).is_ok());
+        assert!(check(claims(now + 30, now + 30 + TOKEN_TTL_SECS, None)).is_ok(), "within the leeway");
+        for (what, refused) in [
+            ("nbf in the future", claims(now, now + TOKEN_TTL_SECS, Some(now + 600))),
+            ("iat in the future", claims(now + 600, now + 600 + TOKEN_TTL_SECS, None)),
+            ("a day-long token", claims(now, now + 86_400, None)),
+            ("a ten-year token issued long ago", claims(now - 86_400, now + 10 * 365 * 86_400, None)),
+        ] {
+            assert!(matches!(check(refused), Err(Error::Unauthorized(_))), "{what}");
+        }
     }
 
     #[test]

@@ -12,11 +12,14 @@ use subtle::ConstantTimeEq;
 use crate::error::Error;
 
 pub const PLACEHOLDER: &str = "@";
-/// Bounds on imported costs (decisions §3); Firebase's `rounds` has no bound in the contract,
-/// we cap it so that `memCost` alone cannot be sidestepped (Firebase itself uses 8).
-pub const MAX_PBKDF2_ITERATIONS: u32 = 2_000_000;
-pub const MAX_FIREBASE_MEM_COST: u8 = 17;
-pub const MAX_FIREBASE_ROUNDS: u32 = 64;
+/// Bounds on imported costs, by the work a verify does rather than by one parameter
+/// (docs/security.md). pbkdf2 computes `ceil(key length / hash length)` blocks of
+/// `iterations` HMACs each: their product is bounded.
+pub const MAX_PBKDF2_WORK: u64 = 2_000_000;
+/// scrypt (Firebase's variant, p = 1) needs `128·r·N` bytes and does work in proportion to
+/// them, so one bound covers memory and CPU. Firebase's own parameters (memCost 14, rounds 8)
+/// take 16 MiB.
+pub const MAX_SCRYPT_MEMORY_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum NodeDigest {
@@ -59,6 +62,18 @@ impl NodeDigest {
             Self::Sha3_256 => sha3::Sha3_256::digest(data).to_vec(),
             Self::Sha3_384 => sha3::Sha3_384::digest(data).to_vec(),
             Self::Sha3_512 => sha3::Sha3_512::digest(data).to_vec(),
+        }
+    }
+
+    /// The hash's output length in bytes, for the digests pbkdf2 accepts.
+    fn output_len(self) -> usize {
+        match self {
+            Self::Md5 => 16,
+            Self::Sha1 => 20,
+            Self::Sha224 => 28,
+            Self::Sha256 | Self::Sha3_256 => 32,
+            Self::Sha384 | Self::Sha3_384 => 48,
+            Self::Sha512 | Self::Sha3_512 => 64,
         }
     }
 
@@ -159,14 +174,16 @@ fn parse_pbkdf2(args: &[String], algorithm: &str) -> Result<Scheme, Error> {
     if iterations == 0 || key_len == 0 || key_len > 1024 {
         return Err(Error::InvalidLegacyFormat);
     }
-    if iterations > MAX_PBKDF2_ITERATIONS {
-        return Err(Error::DigestCostTooHigh(format!(
-            "pbkdf2 iterations {iterations} exceed {MAX_PBKDF2_ITERATIONS}"
-        )));
-    }
     let digest = NodeDigest::from_name(digest)
         .filter(|d| d.pbkdf2(b"", b"", 1, &mut [0u8; 1]).is_some())
         .ok_or_else(|| Error::UnsupportedLegacyAlgorithm(format!("{algorithm} with {digest}")))?;
+    let blocks = key_len.div_ceil(digest.output_len()) as u64;
+    let work = u64::from(iterations) * blocks;
+    if work > MAX_PBKDF2_WORK {
+        return Err(Error::DigestCostTooHigh(format!(
+            "pbkdf2 iterations × blocks = {iterations} × {blocks} exceed {MAX_PBKDF2_WORK}"
+        )));
+    }
     Ok(Scheme::Pbkdf2 { salt, iterations, key_len, digest })
 }
 
@@ -188,9 +205,11 @@ fn parse_firebase(args: &[String]) -> Result<Scheme, Error> {
     if rounds == 0 || log_n == 0 {
         return Err(Error::InvalidLegacyFormat);
     }
-    if log_n > MAX_FIREBASE_MEM_COST || rounds > MAX_FIREBASE_ROUNDS {
+    // 128·r·2^memCost, computed without overflow for any memCost a u8 can say.
+    let memory = 128u128.saturating_mul(u128::from(rounds)).saturating_mul(1u128 << log_n.min(100));
+    if memory > u128::from(MAX_SCRYPT_MEMORY_BYTES) {
         return Err(Error::DigestCostTooHigh(format!(
-            "firebase-scrypt memCost {log_n} / rounds {rounds} exceed {MAX_FIREBASE_MEM_COST} / {MAX_FIREBASE_ROUNDS}"
+            "firebase-scrypt memory 128 × rounds {rounds} × 2^{log_n} bytes exceeds {MAX_SCRYPT_MEMORY_BYTES}"
         )));
     }
     Ok(Scheme::FirebaseScrypt { salt, signer_key, log_n, rounds })
@@ -264,5 +283,36 @@ mod tests {
             legacy(serde_json::json!(["pbkdf2", ["s", "2000001", "32", "sha256", "@"], "x"])),
             Err(Error::DigestCostTooHigh(_))
         ));
+    }
+
+    #[test]
+    fn pbkdf2_work_counts_every_block_of_the_key() {
+        let pbkdf2 = |iterations: &str, key_len: &str, digest: &str| {
+            legacy(serde_json::json!(["pbkdf2", ["s", iterations, key_len, digest, "@"], "x"]))
+        };
+        // 1024 bytes of SHA-256 output are 32 blocks: 32× the work of one.
+        assert!(matches!(pbkdf2("2000000", "1024", "sha256"), Err(Error::DigestCostTooHigh(_))));
+        assert!(matches!(pbkdf2("62501", "1024", "sha256"), Err(Error::DigestCostTooHigh(_))));
+        assert!(pbkdf2("62500", "1024", "sha256").is_ok());
+        assert!(matches!(pbkdf2("1000001", "40", "sha512"), Ok(_)), "40 bytes are one SHA-512 block");
+        assert!(matches!(pbkdf2("1000001", "40", "sha1"), Err(Error::DigestCostTooHigh(_))));
+        assert!(pbkdf2("2000000", "32", "sha256").is_ok());
+    }
+
+    #[test]
+    fn firebase_scrypt_memory_is_bounded_whatever_the_split() {
+        let firebase = |rounds: &str, mem_cost: &str| {
+            legacy(serde_json::json!([
+                "firebase-scrypt",
+                ["c2FsdA", "a2V5", "Bw", rounds, mem_cost, "@"],
+                "x"
+            ]))
+        };
+        assert!(firebase("8", "14").is_ok(), "Firebase's own parameters: 16 MiB");
+        assert!(firebase("4", "17").is_ok(), "exactly 64 MiB");
+        assert!(matches!(firebase("64", "17"), Err(Error::DigestCostTooHigh(_))), "1 GiB");
+        assert!(matches!(firebase("8", "17"), Err(Error::DigestCostTooHigh(_))), "128 MiB");
+        assert!(matches!(firebase("1", "255"), Err(Error::DigestCostTooHigh(_))));
+        assert!(matches!(firebase("4294967295", "1"), Err(Error::DigestCostTooHigh(_))));
     }
 }
