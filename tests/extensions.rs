@@ -162,6 +162,38 @@ async fn a_success_clears_the_failures_and_the_limit_is_configurable() {
     env.post(&verify, json!({"password": "wrong"})).await.assert_error(429, "user.password_verify_locked");
 }
 
+#[tokio::test]
+async fn a_success_forgets_only_the_attempts_reserved_before_it() {
+    use shared::config::Lockout;
+    use shared::domain::log::{LogEntry, LogKey, Origin};
+    use shared::store::users::{Attempt, UserStore};
+
+    let env = Env::new().await;
+    let store = env.users.users.store();
+    let lockout = Lockout { max_failures: 5, window_secs: 3600 };
+    let now = shared::domain::now_ms();
+    let reserve = |user: &'static str| store.reserve_attempt(user, lockout, now);
+    let success = |reservation| async move {
+        let entry = LogEntry::new(LogKey::UserPasswordVerify, true, Some("u1"), &Origin::default());
+        store.log_and_clear_attempts(&entry, "u1", &reservation).await.unwrap();
+    };
+    let Attempt::Reserved(slow_success) = reserve("u1").await.unwrap() else { panic!("reserved") };
+    let Attempt::Reserved(fast_success) = reserve("u1").await.unwrap() else { panic!("reserved") };
+    // Three guesses reserved while both verifies were still hashing: they count, whatever the
+    // successes do when they finish, and in whichever order they finish.
+    for _ in 0..3 {
+        assert!(matches!(reserve("u1").await.unwrap(), Attempt::Reserved(_)));
+    }
+    success(fast_success).await;
+    success(slow_success).await;
+    for _ in 0..2 {
+        assert!(matches!(reserve("u1").await.unwrap(), Attempt::Reserved(_)));
+    }
+    assert!(matches!(reserve("u1").await.unwrap(), Attempt::Locked { .. }), "3 + 2 outstanding: locked");
+    // Another user's window is their own.
+    assert!(matches!(reserve("u2").await.unwrap(), Attempt::Reserved(_)));
+}
+
 /// Follows `Next-Page-Token` from `first` to the end; the names of every page.
 async fn follow(env: &Env, list: &str, first: &str, field: &str) -> Vec<Vec<String>> {
     let mut pages = Vec::new();

@@ -77,11 +77,18 @@ async fn over_cost_digests_are_refused_at_import() {
             .await
             .assert_error(400, "password.digest_cost_too_high");
     }
-    let firebase = json!(["firebase-scrypt", ["c2FsdA==", FIREBASE_SIGNER_KEY, "Bw==", "8", "18", "@"], "x"])
-        .to_string();
-    env.post("/api/users", json!({"passwordDigest": firebase, "passwordAlgorithm": "Legacy"}))
-        .await
-        .assert_error(400, "password.digest_cost_too_high");
+    // Bounded by work, not by one parameter: a long pbkdf2 key multiplies the iterations, and
+    // scrypt's rounds multiply its memory.
+    let legacy = [
+        json!(["firebase-scrypt", ["c2FsdA==", FIREBASE_SIGNER_KEY, "Bw==", "8", "18", "@"], "x"]),
+        json!(["firebase-scrypt", ["c2FsdA==", FIREBASE_SIGNER_KEY, "Bw==", "64", "17", "@"], "x"]),
+        json!(["pbkdf2", ["salt", "2000000", "1024", "sha256", "@"], "x"]),
+    ];
+    for digest in legacy {
+        env.post("/api/users", json!({"passwordDigest": digest.to_string(), "passwordAlgorithm": "Legacy"}))
+            .await
+            .assert_error(400, "password.digest_cost_too_high");
+    }
 }
 
 #[tokio::test]

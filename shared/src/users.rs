@@ -543,19 +543,20 @@ impl<S: UserStore> Users<S> {
         let stored = user.password.clone();
         let entry =
             |success| LogEntry::new(LogKey::UserPasswordVerify, success, Some(user_id), &caller.origin());
-        if let Attempt::Locked { retry_after_secs } =
-            self.store.reserve_attempt(user_id, self.lockout, now_ms()).await?
-        {
-            let locked = Error::PasswordVerifyLocked { retry_after_secs };
-            self.store.log(&entry(false).with_error(locked.parts().code)).await?;
-            return Err(locked);
-        }
+        let reservation = match self.store.reserve_attempt(user_id, self.lockout, now_ms()).await? {
+            Attempt::Reserved(reservation) => reservation,
+            Attempt::Locked { retry_after_secs } => {
+                let locked = Error::PasswordVerifyLocked { retry_after_secs };
+                self.store.log(&entry(false).with_error(locked.parts().code)).await?;
+                return Err(locked);
+            }
+        };
         if !password::verify(stored.clone(), candidate.clone()).await? {
             self.store.log(&entry(false).with_error(Error::InvalidCredentials.parts().code)).await?;
             return Err(Error::InvalidCredentials);
         }
         if !stored.as_ref().is_some_and(PasswordHash::needs_rehash) {
-            self.store.log_and_clear_attempts(&entry(true), user_id).await?;
+            self.store.log_and_clear_attempts(&entry(true), user_id, &reservation).await?;
             return Ok(());
         }
         let upgraded = password::hash(candidate).await?;
@@ -568,13 +569,12 @@ impl<S: UserStore> Users<S> {
                 Ok(())
             })
             .await;
-        // The rehash's transaction ended the lockout; without a new hash, end it here.
         match rehashed {
-            Ok((user, ())) if user.password.as_ref() == Some(&upgraded) => {}
-            Ok(_) => self.store.clear_attempts(user_id).await?,
+            // The rehash's transaction carried the success's log entry.
+            Ok(_) => self.store.clear_attempts(user_id, &reservation).await?,
             Err(err) => {
                 tracing::warn!(error = %err, "password rehash skipped");
-                self.store.log_and_clear_attempts(&entry(true), user_id).await?;
+                self.store.log_and_clear_attempts(&entry(true), user_id, &reservation).await?;
             }
         }
         Ok(())

@@ -32,8 +32,17 @@ pub const USER_LABEL: &str = "user";
 /// The outcome of reserving a verify attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attempt {
-    Reserved,
+    Reserved(Reservation),
     Locked { retry_after_secs: u64 },
+}
+
+/// One reserved verify attempt: the lockout window it was counted in, and the attempt limit
+/// that gives back this attempt and every one reserved before it (what a success does).
+/// Attempts reserved after it stay counted: concurrent failures are not forgotten.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    window_start: i64,
+    limit_after_success: i64,
 }
 
 /// Label of an idempotency record's put; its condition failing means the key was just used.
@@ -91,21 +100,28 @@ pub trait UserStore: Send + Sync {
         scoped_key: &str,
     ) -> impl Future<Output = Result<Option<IdempotencyRecord>, StoreError>> + Send;
     /// Takes one of the user's verify attempts for the lockout window, atomically: `Locked`
-    /// once `max_failures` are taken within it. A success gives them back (`clear_attempts`).
+    /// once `max_failures` are outstanding within it. A success gives back its own attempt and
+    /// those reserved before it (`clear_attempts`); a password change ends the window.
     fn reserve_attempt(
         &self,
         user_id: &str,
         lockout: Lockout,
         now_ms: i64,
     ) -> impl Future<Output = Result<Attempt, StoreError>> + Send;
-    /// Forgets the user's failed attempts (a successful verify, a password reset).
-    fn clear_attempts(&self, user_id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// A successful verify: its log entry and the end of the user's attempts, in one request
-    /// (not atomic, and need not be: each half is right on its own).
+    /// A successful verify forgets the attempts reserved up to and including `reservation`,
+    /// in the window it was counted in; later ones (concurrent failures) stay counted.
+    fn clear_attempts(
+        &self,
+        user_id: &str,
+        reservation: &Reservation,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A successful verify: its log entry and `clear_attempts`, side by side (not atomic, and
+    /// need not be: each half is right on its own).
     fn log_and_clear_attempts(
         &self,
         entry: &LogEntry,
         user_id: &str,
+        reservation: &Reservation,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Records an event that changes no user (a failed password verify).
     fn log(&self, entry: &LogEntry) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -312,56 +328,60 @@ impl UserStore for DynamoUsers {
         lockout: Lockout,
         now_ms: i64,
     ) -> Result<Attempt, StoreError> {
+        use aws_sdk_dynamodb::types::ReturnValue;
         let window_ms = lockout.window_secs as i64 * 1000;
-        let cutoff = now_ms - window_ms;
+        let max = i64::from(lockout.max_failures);
         let pk = lockout_pk(user_id);
         let n = |v: i64| AttributeValue::N(v.to_string());
-        // Count on in the current window, or open a new one; twice, since a concurrent request
-        // may open the window between our two tries.
-        for _ in 0..2 {
-            let counted = self
+        // `attempts` numbers the attempts of the window; a success raises `attemptLimit` past
+        // its own number, so the outstanding ones are `attempts - (attemptLimit - max)`.
+        // Count on in the current window (or open one where there is none: the usual case), or
+        // start a new window over an expired one; twice, since a concurrent request may open
+        // the window between our two tries.
+        let tries = [
+            (
+                "SET attemptLimit = if_not_exists(attemptLimit, :max), \
+                 windowStart = if_not_exists(windowStart, :now), \
+                 expiresAt = if_not_exists(expiresAt, :expires) ADD attempts :one",
+                "attribute_not_exists(attempts) OR (attempts < attemptLimit AND windowStart > :cutoff)",
+            ),
+            (
+                "SET attempts = :one, attemptLimit = :max, windowStart = :now, expiresAt = :expires",
+                "windowStart <= :cutoff",
+            ),
+        ];
+        for (update, condition) in tries.iter().chain(&tries) {
+            let reserved = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(key(pk.clone())))
-                // No window yet (the usual case: a success deletes it) opens one here too, so
-                // that the common verify costs one update.
-                .update_expression(
-                    "SET failures = if_not_exists(failures, :zero) + :one, \
-                     windowStart = if_not_exists(windowStart, :now), \
-                     expiresAt = if_not_exists(expiresAt, :expires)",
-                )
-                .condition_expression(
-                    "attribute_not_exists(pk) OR (failures < :max AND windowStart > :cutoff)",
-                )
-                .expression_attribute_values(":zero", n(0))
+                .update_expression(*update)
+                .condition_expression(*condition)
                 .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":max", n(max))
                 .expression_attribute_values(":now", n(now_ms))
                 .expression_attribute_values(":expires", n((now_ms + window_ms) / 1000 + 1))
-                .expression_attribute_values(":max", n(i64::from(lockout.max_failures)))
-                .expression_attribute_values(":cutoff", n(cutoff))
+                .expression_attribute_values(":cutoff", n(now_ms - window_ms))
+                .return_values(ReturnValue::AllNew)
                 .send()
                 .await;
-            match counted.map_err(self.err("attempt")) {
-                Ok(_) => return Ok(Attempt::Reserved),
-                Err(StoreError::ConditionFailed { .. }) => {}
-                Err(err) => return Err(err),
-            }
-            let opened = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(pk.clone())))
-                .update_expression("SET failures = :one, windowStart = :now, expiresAt = :expires")
-                .condition_expression("attribute_not_exists(pk) OR windowStart <= :cutoff")
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":now", n(now_ms))
-                .expression_attribute_values(":expires", n((now_ms + window_ms) / 1000 + 1))
-                .expression_attribute_values(":cutoff", n(cutoff))
-                .send()
-                .await;
-            match opened.map_err(self.err("attempt")) {
-                Ok(_) => return Ok(Attempt::Reserved),
+            match reserved.map_err(self.err("attempt")) {
+                Ok(out) => {
+                    let item = out.attributes.unwrap_or_default();
+                    let number =
+                        |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok());
+                    let (Some(window_start), Some(attempt)) = (number("windowStart"), number("attempts"))
+                    else {
+                        return Err(StoreError::Other(
+                            "a reserved attempt came back without its window".into(),
+                        ));
+                    };
+                    return Ok(Attempt::Reserved(Reservation {
+                        window_start,
+                        limit_after_success: attempt + max,
+                    }));
+                }
                 Err(StoreError::ConditionFailed { .. }) => {}
                 Err(err) => return Err(err),
             }
@@ -386,42 +406,34 @@ impl UserStore for DynamoUsers {
         Ok(Attempt::Locked { retry_after_secs: (remaining_ms as u64).div_ceil(1000) })
     }
 
-    async fn clear_attempts(&self, user_id: &str) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
+    async fn clear_attempts(&self, user_id: &str, reservation: &Reservation) -> Result<(), StoreError> {
+        let n = |v: i64| AttributeValue::N(v.to_string());
+        // Only ever raised, and only in the window the attempt was counted in: a success that
+        // finishes after a later one, or after the window was replaced, changes nothing.
+        let cleared = self
+            .client
+            .update_item()
             .table_name(&self.table)
             .set_key(Some(key(lockout_pk(user_id))))
+            .update_expression("SET attemptLimit = :limit")
+            .condition_expression("windowStart = :start AND attemptLimit < :limit")
+            .expression_attribute_values(":limit", n(reservation.limit_after_success))
+            .expression_attribute_values(":start", n(reservation.window_start))
             .send()
-            .await
-            .map_err(self.err("attempt"))?;
-        Ok(())
+            .await;
+        match cleared.map_err(self.err("attempt")) {
+            Ok(_) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+            Err(err) => Err(err),
+        }
     }
 
-    async fn log_and_clear_attempts(&self, entry: &LogEntry, user_id: &str) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
-        let log = PutRequest::builder().set_item(Some(log_item(entry, self.retention_days)?)).build();
-        let lockout = DeleteRequest::builder().set_key(Some(key(lockout_pk(user_id)))).build();
-        let mut pending = HashMap::from([
-            (
-                self.logs_table.clone(),
-                vec![WriteRequest::builder().put_request(log.expect("an item")).build()],
-            ),
-            (
-                self.table.clone(),
-                vec![WriteRequest::builder().delete_request(lockout.expect("a key")).build()],
-            ),
-        ]);
-        // Unprocessed items (throttling) are sent again until none are left.
-        while !pending.is_empty() {
-            let out = self
-                .client
-                .batch_write_item()
-                .set_request_items(Some(pending))
-                .send()
-                .await
-                .map_err(self.err("verified"))?;
-            pending = out.unprocessed_items.unwrap_or_default();
-        }
+    async fn log_and_clear_attempts(
+        &self,
+        entry: &LogEntry,
+        user_id: &str,
+        reservation: &Reservation,
+    ) -> Result<(), StoreError> {
+        tokio::try_join!(self.logs.put(entry), self.clear_attempts(user_id, reservation))?;
         Ok(())
     }
 
@@ -580,9 +592,13 @@ impl DynamoUsers {
             }
             (None, None) => return Ok(None),
         }
-        // A new password ends a lockout: the failed attempts were against the old one.
+        // A new password ends a lockout: the failed attempts were against the old one. Not so
+        // a verify's rehash (same password, new hash): its attempt is given back like any
+        // success's, and concurrent failures stay counted.
+        let is_rehash = log.key == crate::domain::log::LogKey::UserPasswordVerify.as_str();
         if let (Some(before), Some(after)) = (before, after)
             && before.password != after.password
+            && !is_rehash
         {
             tx.delete("lockout", &self.table, key(lockout_pk(&after.id)), None);
         }
