@@ -379,3 +379,68 @@ async fn unsupported_filters_are_400() {
     let env = Env::new().await;
     env.get("/api/users?excludeRoleId=r1").await.assert_error(400, "request.invalid_input");
 }
+
+#[tokio::test]
+async fn identities_are_bounded_and_a_user_holding_the_most_stays_deletable() {
+    use shared::domain::identity::MAX_IDENTITIES;
+    let env = Env::new().await;
+    let user = env
+        .create_user(json!({"username": "linked", "primaryEmail": "l@x.io", "primaryPhone": "610412345678"}))
+        .await;
+    let base = format!("/api/users/{}/identities", user["id"].as_str().unwrap());
+    // A target or an id too long for a DynamoDB key is the client's error, not a 500.
+    env.put(&format!("{base}/{}", "t".repeat(3000)), json!({"userId": "1"}))
+        .await
+        .assert_error(400, "guard.invalid_input");
+    env.put(&format!("{base}/github"), json!({"userId": "1".repeat(3000)}))
+        .await
+        .assert_error(400, "guard.invalid_input");
+    env.put(&format!("{base}/git%00hub"), json!({"userId": "1"}))
+        .await
+        .assert_error(400, "guard.invalid_input");
+    for i in 0..MAX_IDENTITIES {
+        let reply = env.put(&format!("{base}/provider{i}"), json!({"userId": format!("id-{i}")})).await;
+        assert_eq!(reply.status, 201, "{i}: {}", reply.body);
+    }
+    env.put(&format!("{base}/one-more"), json!({"userId": "x"}))
+        .await
+        .assert_error(422, "user.too_many_identities");
+    assert_eq!(env.put(&format!("{base}/provider0"), json!({"userId": "replaced"})).await.status, 200);
+    // Every identifier changed at once, with every identity held: one transaction still fits.
+    let path = format!("/api/users/{}", user["id"].as_str().unwrap());
+    let patched = env
+        .patch(
+            &path,
+            json!({"username": "relinked", "primaryEmail": "r@x.io", "primaryPhone": "13102051234"}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(env.delete(&path).await.status, 204);
+    env.get(&path).await.assert_error(404, "entity.not_found");
+    env.assert_invariants().await;
+    assert!(
+        env.scan_users_table()
+            .await
+            .iter()
+            .all(|i| i.get("kind").and_then(|k| k.as_s().ok()).is_none_or(|k| k != "guard")),
+        "no guard left"
+    );
+}
+
+#[tokio::test]
+async fn canonically_equal_spellings_are_one_identifier() {
+    let env = Env::new().await;
+    let composed = env.create_user(json!({"primaryEmail": "jos\u{e9}@example.com"})).await;
+    env.post("/api/users", json!({"primaryEmail": "jose\u{301}@example.com"}))
+        .await
+        .assert_error(422, "user.email_already_in_use");
+    let other = env.create_user(json!({"primaryEmail": "maria\u{301}@example.com"})).await;
+    assert_eq!(other["primaryEmail"], "mari\u{e1}@example.com", "stored in NFC");
+    let base = format!("/api/users/{}/identities", composed["id"].as_str().unwrap());
+    assert_eq!(env.put(&format!("{base}/cafe%CC%81"), json!({"userId": "jose\u{301}"})).await.status, 201);
+    let read = env.get(&format!("{base}/caf%C3%A9")).await;
+    assert_eq!((read.status, &read.body["identity"]["userId"]), (200, &json!("jos\u{e9}")));
+    // The same identity under the other spelling, on another user, is taken.
+    let taken = format!("/api/users/{}/identities/caf%C3%A9", other["id"].as_str().unwrap());
+    env.put(&taken, json!({"userId": "jos\u{e9}"})).await.assert_error(422, "user.identity_already_in_use");
+}

@@ -57,6 +57,9 @@ pub enum Error {
     IdentityTaken,
     #[error("identity not found")]
     IdentityNotFound,
+    /// A new identity for a user who holds the most allowed.
+    #[error("too many identities")]
+    TooManyIdentities,
     #[error("cannot delete self")]
     CannotDeleteSelf,
     #[error("password and digest")]
@@ -186,6 +189,14 @@ impl Error {
             IdentityNotFound => {
                 (404, "user.identity_not_exist", "The social account has not been registered yet.".into())
             }
+            TooManyIdentities => (
+                422,
+                "user.too_many_identities",
+                format!(
+                    "A user can hold at most {} social identities.",
+                    crate::domain::identity::MAX_IDENTITIES
+                ),
+            ),
             CannotDeleteSelf => (400, "user.cannot_delete_self", "You cannot delete yourself.".into()),
             PasswordAndDigest => (
                 400,

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::config::Lockout;
 use crate::domain::identifiers::{MAX_AVATAR_LEN, MAX_IDENTIFIER_LEN};
+use crate::domain::identity::{IdentityTarget, MAX_IDENTITIES};
 use crate::domain::input::{FieldChange, NewUser, PasswordInput, UserPatch};
 use crate::domain::log::{LogEntry, LogKey, changed_fields};
 use crate::domain::password::{self, PasswordHash};
@@ -484,33 +485,42 @@ impl<S: UserStore> Users<S> {
         Ok(user)
     }
 
-    /// Links (or replaces) the identity under `target`; `true` when the target is new.
+    /// Links (or replaces) the identity under `target`; `true` when the target is new. A user
+    /// holds at most [`MAX_IDENTITIES`], so that it stays deletable in one transaction.
     pub async fn put_identity(
         &self,
         user_id: &str,
-        target: &str,
+        target: &IdentityTarget,
         identity: JsonObject,
         caller: &Caller,
     ) -> Result<(bool, JsonObject)> {
         let (user, created) = self
             .update(user_id, caller, LogKey::UserIdentityUpsert, |user| {
-                let created = !user.identities.contains_key(target);
-                user.identities.insert(target.to_string(), Value::Object(identity.clone()));
+                let created = !user.identities.contains_key(target.as_str());
+                if created && user.identities.len() >= MAX_IDENTITIES {
+                    return Err(Error::TooManyIdentities);
+                }
+                user.identities.insert(target.as_str().to_string(), Value::Object(identity.clone()));
                 Ok(created)
             })
             .await?;
         Ok((created, user.identities))
     }
 
-    pub async fn get_identity(&self, user_id: &str, target: &str) -> Result<Value> {
+    pub async fn get_identity(&self, user_id: &str, target: &IdentityTarget) -> Result<Value> {
         let user = self.get(user_id).await?;
-        user.identities.get(target).cloned().ok_or(Error::IdentityNotFound)
+        user.identities.get(target.as_str()).cloned().ok_or(Error::IdentityNotFound)
     }
 
-    pub async fn delete_identity(&self, user_id: &str, target: &str, caller: &Caller) -> Result<User> {
+    pub async fn delete_identity(
+        &self,
+        user_id: &str,
+        target: &IdentityTarget,
+        caller: &Caller,
+    ) -> Result<User> {
         let (user, _) = self
             .update(user_id, caller, LogKey::UserIdentityDelete, |user| {
-                user.identities.remove(target).ok_or(Error::IdentityNotFound)
+                user.identities.remove(target.as_str()).ok_or(Error::IdentityNotFound)
             })
             .await?;
         Ok(user)

@@ -2,6 +2,7 @@
 
 use regex::Regex;
 use std::sync::LazyLock;
+use unicode_normalization::UnicodeNormalization;
 
 use crate::error::Error;
 
@@ -16,9 +17,12 @@ static USERNAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Z_a-z][A-Za
 pub struct Email(String);
 
 impl Email {
+    /// Logto's pattern, on the address in Unicode NFC: canonically equal spellings of one
+    /// address are one value (stored, compared and guarded as such).
     pub fn parse(value: &str) -> Result<Self, Error> {
-        if EMAIL.is_match(value) {
-            Ok(Self(value.to_string()))
+        let value: String = value.nfc().collect();
+        if EMAIL.is_match(&value) {
+            Ok(Self(value))
         } else {
             Err(Error::invalid_body(format!("`primaryEmail` must match {}", EMAIL.as_str())))
         }
@@ -127,6 +131,14 @@ mod tests {
         for bad in ["", "a@b", "a b@c.d", "@b.co", "a@.c", "a@b."] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn email_is_stored_in_nfc() {
+        let composed = Email::parse("jos\u{e9}@example.com").unwrap();
+        let decomposed = Email::parse("jose\u{301}@example.com").unwrap();
+        assert_eq!(composed, decomposed);
+        assert_eq!(decomposed.as_str(), "jos\u{e9}@example.com");
     }
 
     #[test]

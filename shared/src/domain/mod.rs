@@ -3,6 +3,7 @@
 
 pub mod id;
 pub mod identifiers;
+pub mod identity;
 pub mod input;
 pub mod log;
 pub mod page;

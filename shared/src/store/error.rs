@@ -52,7 +52,9 @@ impl StoreError {
                     "TransactionConflictException" => StoreError::TransactionConflict,
                     "ResourceNotFoundException" => StoreError::TableMissing(message),
                     code if THROTTLING_CODES.contains(&code) => StoreError::Throttled(message),
-                    "ValidationException" if is_size_violation(&message) => StoreError::ItemTooLarge(message),
+                    "ValidationException" if is_limit_violation(&message) => {
+                        StoreError::ItemTooLarge(message)
+                    }
                     "ValidationException" => StoreError::Validation(message),
                     code => StoreError::Other(format!("{code}: {message}")),
                 }
@@ -62,7 +64,31 @@ impl StoreError {
     }
 }
 
-pub(crate) fn is_size_violation(message: &str) -> bool {
+/// Whether DynamoDB refused a request for one of its size or count limits (an item over
+/// 400 KB, a key over 2048 or 1024 bytes, a transaction over 100 items): the request's data is
+/// too large, which is the client's to fix (a 4xx), never a fault of ours.
+pub(crate) fn is_limit_violation(message: &str) -> bool {
     let message = message.to_ascii_lowercase();
-    message.contains("size has exceeded") || message.contains("item size")
+    message.contains("exceeded")
+        || message.contains("item size")
+        || message.contains("length less than or equal")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_size_and_count_limit_is_recognised() {
+        for message in [
+            "Item size has exceeded the maximum allowed size",
+            "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes",
+            "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes",
+            "Item size to update has exceeded the maximum allowed size",
+            "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to 100",
+        ] {
+            assert!(is_limit_violation(message), "{message}");
+        }
+        assert!(!is_limit_violation("Invalid UpdateExpression: Syntax error; token: \"x\""));
+    }
 }

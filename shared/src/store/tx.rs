@@ -129,7 +129,7 @@ impl Transaction {
                 return Err(StoreError::Throttled("transaction throttled".into()));
             }
             let message = cancelled.message().unwrap_or_default();
-            if super::error::is_size_violation(message)
+            if super::error::is_limit_violation(message)
                 || reasons.iter().any(|r| r.code() == Some("ValidationError"))
             {
                 return Err(StoreError::ItemTooLarge(message.to_string()));
