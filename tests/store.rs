@@ -32,7 +32,8 @@ async fn a_user_round_trips_through_put_and_get() {
     let log = LogEntry::new(LogKey::UserCreate, true, Some(&user.id), &Origin::default());
     store.commit(None, Some(&user), &log).await.expect("create commits");
     let loaded = store.get("abcdef123456").await.unwrap().expect("the user is there");
-    assert_eq!(loaded, user);
+    // Read back with the guard keys it was stored with.
+    assert_eq!(loaded, User { stored_guards: Some(vec!["username#round_trip".into()]), ..user });
     assert_eq!(store.count().await.unwrap(), 1);
     assert!(store.get("nobody000000").await.unwrap().is_none());
 }
@@ -105,7 +106,10 @@ async fn seeded_users_are_stored_as_creates_store_them() {
     store.seed(&users).await.expect("users are seeded");
 
     assert_eq!(store.count().await.unwrap(), 30);
-    assert_eq!(store.get("seed00000007").await.unwrap(), Some(users[7].clone()));
+    let loaded = store.get("seed00000007").await.unwrap().expect("the user is there");
+    let guards = loaded.stored_guards.clone().expect("the guard keys are recorded");
+    assert_eq!(guards.len(), 4, "username, email and both phone forms: {guards:?}");
+    assert_eq!(loaded, User { stored_guards: Some(guards), ..users[7].clone() });
     // Every guard is in place: the same identifier is taken for a create.
     let taken = env
         .call(

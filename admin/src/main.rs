@@ -12,6 +12,9 @@ usage:
   usersctl setup                                 create the tables and indexes (idempotent)
   usersctl check                                 scan the tables; report and fail on any broken
                                                  invariant (guards, counter, change logs)
+  usersctl check --repair                        first make every user hold exactly the guards its
+                                                 values call for (after a configuration change) and
+                                                 remove orphan guards; then check
   usersctl apps create NAME [SCOPE...]           a machine-to-machine app (default scope: all);
                                                  prints its client id and secret, once
   usersctl apps list                             every app, without secrets
@@ -65,8 +68,13 @@ async fn run(args: &[&str]) -> Result<(), Failure> {
             }
             Ok(())
         }
-        ["check"] => {
+        ["check", rest @ ..] if matches!(rest, [] | ["--repair"]) => {
             let (config, client) = connect().await?;
+            if rest == ["--repair"] {
+                for repaired in shared::store::check::repair(&client, &config).await? {
+                    println!("REPAIRED: {repaired}");
+                }
+            }
             let report = shared::store::check::check(&client, &config).await?;
             println!("{} users, {} guards, {} log entries", report.users, report.guards, report.logs);
             for problem in &report.problems {

@@ -113,7 +113,7 @@ fn cases(fixture: &Fixture, log_id: &str) -> Vec<Case> {
             "POST",
             format!("{u}/password/verify"),
             Some(json!({ "password": fixture.password })),
-            &["GetItem", "UpdateItem", "BatchWriteItem"],
+            &["GetItem", "UpdateItem", "PutItem", "UpdateItem"],
         ),
         case(
             "POST …/password/verify (wrong)",

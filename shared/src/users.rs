@@ -15,7 +15,7 @@ use crate::domain::{JsonObject, Page, User, id, now_ms};
 use crate::error::{Error, Result};
 use crate::store::StoreError;
 use crate::store::users::{
-    Attempt, GuardKind, IDEMPOTENCY_LABEL, IdempotencyRecord, USER_LABEL, UserStore, guards,
+    Attempt, GuardKind, IDEMPOTENCY_LABEL, IdempotencyRecord, USER_LABEL, UserStore, guards, held,
 };
 
 /// Optimistic-concurrency retries before a contended write gives up (503). With the jittered
@@ -298,7 +298,7 @@ impl<S: UserStore> Users<S> {
         after: &User,
         order: &[GuardKind],
     ) -> Result<Option<Error>> {
-        let held = before.map(|u| guards(u, self.username_case_sensitive)).unwrap_or_default();
+        let held = before.map(|u| held(u, self.username_case_sensitive)).unwrap_or_default();
         let new: Vec<_> =
             guards(after, self.username_case_sensitive).into_iter().filter(|g| !held.contains(g)).collect();
         let owners = self.store.guard_owners(&new).await?;

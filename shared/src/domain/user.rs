@@ -25,8 +25,14 @@ pub struct User {
     pub application_id: Option<String>,
     pub is_suspended: bool,
     pub password: Option<PasswordHash>,
-    /// Bumped by every change: the optimistic-concurrency guard and, later, the ETag.
+    /// Bumped by every change: the optimistic-concurrency guard and the ETag.
     pub version: u64,
+    /// Storage bookkeeping, not part of the contract: the uniqueness guard keys recorded with
+    /// the user when it was read, which the next change releases exactly (whatever the
+    /// configuration or the phone metadata would derive now). `None` for a user not stored
+    /// yet, or stored before the keys were recorded.
+    #[serde(skip)]
+    pub stored_guards: Option<Vec<String>>,
 }
 
 /// One social identity, as stored under its target in `identities`.
@@ -55,6 +61,7 @@ impl User {
             is_suspended: false,
             password: None,
             version: 1,
+            stored_guards: None,
         }
     }
 

@@ -2,12 +2,14 @@
 //! `usersctl check` and by the tests after concurrent and faulty traffic.
 
 use aws_sdk_dynamodb::{Client, types::AttributeValue};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use super::StoreError;
 use super::tx::Item;
-use super::users::{decode, guards};
+use super::tx::{Condition, Transaction};
+use super::users::{Guard, decode, guards, held};
 use crate::Config;
+use crate::domain::User;
 use crate::domain::log::LogKey;
 
 #[derive(Debug, Default)]
@@ -42,52 +44,82 @@ fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
-/// Checks, over whole tables (a full scan: run it off-peak):
-/// - every guard names an existing user that holds its value, and every user holds all its
-///   guards (no orphan, no missing, no stolen guard);
-/// - the user counter equals the number of users;
-/// - every change has its log entry: a user's version equals its change entries (creates,
-///   updates, deletes, and verifies that rehashed), for users younger than the log retention.
-pub async fn check(client: &Client, config: &Config) -> Result<Report, StoreError> {
+/// What the tables hold, read once for a check or a repair.
+struct Tables {
+    users: HashMap<String, User>,
+    /// Guard key → the user id it points to.
+    guard_owners: HashMap<String, String>,
+    counter: Option<i64>,
+    log_items: Vec<Item>,
+}
+
+async fn read(client: &Client, config: &Config) -> Result<Tables, StoreError> {
     let items = scan(client, &config.tables.users).await?;
     let log_items = scan(client, &config.tables.logs).await?;
-    let mut report = Report { logs: log_items.len(), ..Report::default() };
-
-    let mut users = HashMap::new();
-    let mut guard_owners: HashMap<String, String> = HashMap::new();
-    let mut counter: Option<i64> = None;
+    let mut tables = Tables { users: HashMap::new(), guard_owners: HashMap::new(), counter: None, log_items };
     for item in &items {
         match (text(item, "kind"), text(item, "pk")) {
             (Some("user"), _) => {
                 let user = decode(item.clone())?;
-                users.insert(user.id.clone(), user);
+                tables.users.insert(user.id.clone(), user);
             }
             (Some("guard"), Some(pk)) => {
-                guard_owners.insert(pk.to_string(), text(item, "userId").unwrap_or_default().to_string());
+                let owner = text(item, "userId").unwrap_or_default().to_string();
+                tables.guard_owners.insert(pk.to_string(), owner);
             }
             (_, Some("counter#users")) => {
-                counter = item.get("count").and_then(|c| c.as_n().ok()).and_then(|n| n.parse().ok());
+                tables.counter = item.get("count").and_then(|c| c.as_n().ok()).and_then(|n| n.parse().ok());
             }
             _ => {}
         }
     }
-    report.users = users.len();
-    report.guards = guard_owners.len();
+    Ok(tables)
+}
 
-    for (key, owner) in &guard_owners {
+fn keys(guards: Vec<Guard>) -> BTreeSet<String> {
+    guards.into_iter().map(|g| g.key).collect()
+}
+
+/// Checks, over whole tables (a full scan: run it off-peak):
+/// - every guard names an existing user that holds it, and every user's guards exist and
+///   point to it (no orphan, no missing, no stolen guard);
+/// - every user holds the guards its values call for under this configuration (a changed
+///   `USERNAME_CASE_SENSITIVE`, or phone metadata that now formats a number otherwise, leaves
+///   stale ones: [`repair`] moves them);
+/// - the user counter equals the number of users;
+/// - every change has its log entry: a user's version equals its change entries (creates,
+///   updates, deletes, and verifies that rehashed), for users younger than the log retention.
+pub async fn check(client: &Client, config: &Config) -> Result<Report, StoreError> {
+    let tables = read(client, config).await?;
+    let Tables { users, guard_owners, counter, log_items } = &tables;
+    let case_sensitive = config.username_case_sensitive;
+    let mut report =
+        Report { users: users.len(), guards: guard_owners.len(), logs: log_items.len(), ..Report::default() };
+
+    for (key, owner) in guard_owners {
         match users.get(owner) {
             None => report.problems.push(format!("guard {key} points to {owner}, who does not exist")),
-            Some(user) if !guards(user, config.username_case_sensitive).iter().any(|g| &g.key == key) => {
+            Some(user) if !keys(held(user, case_sensitive)).contains(key) => {
                 report.problems.push(format!("guard {key} points to {owner}, who does not hold that value"))
             }
             Some(_) => {}
         }
     }
     for user in users.values() {
-        for guard in guards(user, config.username_case_sensitive) {
-            if guard_owners.get(&guard.key) != Some(&user.id) {
-                report.problems.push(format!("user {} lacks its guard {}", user.id, guard.key));
+        let holds = keys(held(user, case_sensitive));
+        for key in &holds {
+            if guard_owners.get(key) != Some(&user.id) {
+                report.problems.push(format!("user {} lacks its guard {key}", user.id));
             }
+        }
+        let called_for = keys(guards(user, case_sensitive));
+        if holds != called_for {
+            let stale: Vec<_> = holds.difference(&called_for).collect();
+            let missing: Vec<_> = called_for.difference(&holds).collect();
+            report.problems.push(format!(
+                "user {} holds guards that no longer match its values: {stale:?} instead of {missing:?}",
+                user.id
+            ));
         }
     }
     let counted = counter.unwrap_or(0);
@@ -97,7 +129,7 @@ pub async fn check(client: &Client, config: &Config) -> Result<Report, StoreErro
 
     let mut changes: HashMap<&str, u64> = HashMap::new();
     let verify = LogKey::UserPasswordVerify.as_str();
-    for item in &log_items {
+    for item in log_items {
         let Some(user_id) = text(item, "userId") else { continue };
         let changed =
             item.get("changedFields").is_some_and(|v| matches!(v, AttributeValue::L(l) if !l.is_empty()));
@@ -106,9 +138,7 @@ pub async fn check(client: &Client, config: &Config) -> Result<Report, StoreErro
         }
     }
     let retained_since = crate::domain::now_ms() - i64::from(config.log_retention_days) * 86_400_000;
-    let ids: HashSet<&String> = users.keys().collect();
-    for id in ids {
-        let user = &users[id];
+    for (id, user) in users {
         let logged = changes.get(id.as_str()).copied().unwrap_or(0);
         if user.created_at > retained_since && logged != user.version {
             report
@@ -118,4 +148,90 @@ pub async fn check(client: &Client, config: &Config) -> Result<Report, StoreErro
     }
     report.problems.sort();
     Ok(report)
+}
+
+/// Mends what [`check`] reports about guards: each user is made to hold exactly the guards its
+/// values call for (new ones written if vacant, stale ones of its own released, the recorded
+/// keys updated, all in one transaction conditioned on the user's version), and guards that
+/// point to no user, or to one that does not hold them, are removed. A guard another user holds
+/// is left alone (and still reported). Returns the sentences of what it did.
+pub async fn repair(client: &Client, config: &Config) -> Result<Vec<String>, StoreError> {
+    let Tables { users, guard_owners, .. } = read(client, config).await?;
+    let case_sensitive = config.username_case_sensitive;
+    let table = &config.tables.users;
+    let mut done = Vec::new();
+    let mut ids: Vec<&String> = users.keys().collect();
+    ids.sort();
+    for id in ids {
+        let user = &users[id];
+        let called_for = guards(user, case_sensitive);
+        let owned: BTreeSet<String> =
+            guard_owners.iter().filter(|(_, owner)| *owner == id).map(|(key, _)| key.clone()).collect();
+        let vacant: Vec<&Guard> = called_for.iter().filter(|g| !guard_owners.contains_key(&g.key)).collect();
+        // What the user can hold: its values' guards that are vacant or already its own.
+        let wanted: BTreeSet<String> = called_for
+            .iter()
+            .filter(|g| owned.contains(&g.key) || !guard_owners.contains_key(&g.key))
+            .map(|g| g.key.clone())
+            .collect();
+        let recorded = keys(held(user, case_sensitive));
+        let stale: Vec<&String> = owned.difference(&wanted).collect();
+        if vacant.is_empty() && stale.is_empty() && recorded == wanted && user.stored_guards.is_some() {
+            continue;
+        }
+        let mine = || Condition::new("userId = :me").value(":me", AttributeValue::S(id.clone()));
+        let mut tx = Transaction::new();
+        let recorded_keys = Condition::new("SET guardKeys = :keys")
+            .value(":keys", AttributeValue::L(wanted.iter().cloned().map(AttributeValue::S).collect()));
+        let unchanged = Condition::new("#v = :v")
+            .name("#v", "version")
+            .value(":v", AttributeValue::N(user.version.to_string()));
+        tx.update("user", table, key(format!("user#{id}")), recorded_keys, Some(unchanged));
+        for guard in &vacant {
+            let mut item = key(guard.key.clone());
+            item.insert("userId".into(), AttributeValue::S(id.clone()));
+            item.insert("kind".into(), AttributeValue::S("guard".into()));
+            tx.put(guard.kind.label(), table, item, Some(Condition::absent("pk")));
+        }
+        for guard in &stale {
+            tx.delete("release", table, key((*guard).clone()), Some(mine()));
+        }
+        match tx.commit(client).await {
+            Ok(()) => {
+                done.push(format!("user {id}: holds {wanted:?} (wrote {}, released {stale:?})", vacant.len()))
+            }
+            Err(StoreError::ConditionFailed { .. } | StoreError::TransactionConflict) => {
+                done.push(format!("user {id}: changed while being repaired; run the repair again"))
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    for (guard, owner) in &guard_owners {
+        let holder = users.get(owner);
+        if holder.is_none_or(|user| !keys(guards(user, case_sensitive)).contains(guard)) {
+            let (expression, _, values) = Condition::new("userId = :owner")
+                .value(":owner", AttributeValue::S(owner.clone()))
+                .into_parts();
+            let removed = client
+                .delete_item()
+                .table_name(table)
+                .set_key(Some(key(guard.clone())))
+                .condition_expression(expression)
+                .set_expression_attribute_values(Some(values))
+                .send()
+                .await
+                .map_err(|e| StoreError::from_sdk(e, "release"));
+            match removed {
+                Ok(_) => done.push(format!("guard {guard}: removed (pointed to {owner})")),
+                // Taken by the user's own repair above, or by a concurrent change: nothing to do.
+                Err(StoreError::ConditionFailed { .. }) => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    Ok(done)
+}
+
+fn key(pk: String) -> Item {
+    HashMap::from([("pk".to_string(), AttributeValue::S(pk))])
 }

@@ -83,12 +83,26 @@ impl Transaction {
         self.push(label, TransactWriteItem::builder().delete(delete).build());
     }
 
-    /// An update; `update` carries the update expression, its names and values.
-    pub fn update(&mut self, label: &'static str, table: &str, key: Item, update: Condition) {
+    /// An update; `update` carries the update expression, its names and values, and
+    /// `condition` (placeholders distinct from the update's) must hold for it to apply.
+    pub fn update(
+        &mut self,
+        label: &'static str,
+        table: &str,
+        key: Item,
+        mut update: Condition,
+        condition: Option<Condition>,
+    ) {
+        let condition = condition.map(|c| {
+            update.names.extend(c.names);
+            update.values.extend(c.values);
+            c.expression
+        });
         let update = Update::builder()
             .table_name(table)
             .set_key(Some(key))
             .update_expression(update.expression)
+            .set_condition_expression(condition)
             .set_expression_attribute_names(non_empty(update.names))
             .set_expression_attribute_values(non_empty(update.values))
             .build()

@@ -18,6 +18,20 @@ pub enum GuardKind {
     Identity,
 }
 
+impl Guard {
+    /// The guard a stored key names, its kind read from the key's prefix.
+    pub fn from_key(key: &str) -> Option<Self> {
+        let kind = match key.split_once('#')?.0 {
+            "username" => GuardKind::Username,
+            "email" => GuardKind::Email,
+            "phone" => GuardKind::Phone,
+            "identity" => GuardKind::Identity,
+            _ => return None,
+        };
+        Some(Self { kind, key: key.to_string() })
+    }
+}
+
 impl GuardKind {
     /// The transaction label of a guard put: what a failed condition reports.
     pub const fn label(self) -> &'static str {
@@ -30,7 +44,18 @@ impl GuardKind {
     }
 }
 
-/// The guards a user holds. The username guard folds case when usernames are case-insensitive.
+/// The guards a stored user holds: exactly the keys recorded with it, so that releasing them
+/// never depends on today's configuration or phone metadata; derived for users stored before
+/// the keys were recorded.
+pub fn held(user: &User, username_case_sensitive: bool) -> Vec<Guard> {
+    match &user.stored_guards {
+        Some(keys) => keys.iter().filter_map(|key| Guard::from_key(key)).collect(),
+        None => guards(user, username_case_sensitive),
+    }
+}
+
+/// The guards a user's values call for now. The username guard folds case when usernames are
+/// case-insensitive.
 pub fn guards(user: &User, username_case_sensitive: bool) -> Vec<Guard> {
     let mut out = Vec::new();
     let mut add = |kind, key: String| out.push(Guard { kind, key });

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 use super::USER_KIND;
+use super::guards::Guard;
 use crate::domain::password::{PasswordAlgorithm, PasswordHash};
 use crate::domain::search::{Field, SearchRow};
 use crate::domain::{JsonObject, User};
@@ -47,6 +48,9 @@ struct UserItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     password_algorithm: Option<PasswordAlgorithm>,
     version: u64,
+    /// The keys of the guards this user holds, as written with it (see `User::stored_guards`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    guard_keys: Option<Vec<String>>,
 }
 
 /// The index each searchable field is served by: (index, partition attribute, sort attribute).
@@ -81,7 +85,8 @@ pub(super) fn first_char(value: &str) -> String {
     value.chars().next().map(String::from).unwrap_or_default()
 }
 
-pub(super) fn encode(user: &User) -> Result<Item, StoreError> {
+/// The user's item, recording `guards` as the ones it holds.
+pub(super) fn encode(user: &User, guards: &[Guard]) -> Result<Item, StoreError> {
     let json = |v: &JsonObject| serde_json::to_string(v).expect("JSON values serialise");
     let record = UserItem {
         pk: user_pk(&user.id),
@@ -104,6 +109,7 @@ pub(super) fn encode(user: &User) -> Result<Item, StoreError> {
         password_digest: user.password.as_ref().map(|p| p.digest.clone()),
         password_algorithm: user.password.as_ref().map(|p| p.algorithm),
         version: user.version,
+        guard_keys: Some(guards.iter().map(|g| g.key.clone()).collect()),
     };
     let mut item: Item =
         serde_dynamo::to_item(record).map_err(|e| StoreError::Other(format!("encode user: {e}")))?;
@@ -153,6 +159,7 @@ pub fn decode(item: Item) -> Result<User, StoreError> {
         is_suspended: record.is_suspended,
         password,
         version: record.version,
+        stored_guards: record.guard_keys,
     })
 }
 

@@ -16,7 +16,7 @@ use crate::domain::User;
 use crate::domain::log::LogEntry;
 use crate::domain::search::{Field, IndexHint, Search, SearchRow};
 
-pub use guards::{Guard, GuardKind, guards};
+pub use guards::{Guard, GuardKind, guards, held};
 pub use item::{decode, field_index};
 use item::{decode_row, encode, first_char, key, projection, user_pk};
 
@@ -582,10 +582,13 @@ impl DynamoUsers {
                 .name("#v", "version")
                 .value(":v", AttributeValue::N(user.version.to_string()))
         };
+        let held: HashSet<Guard> =
+            before.map(|u| held(u, self.username_case_sensitive)).unwrap_or_default().into_iter().collect();
+        let wanted: Vec<Guard> = after.map(|u| guards(u, self.username_case_sensitive)).unwrap_or_default();
         match (before, after) {
             (_, Some(after)) => {
                 let condition = before.map(version_is).unwrap_or_else(|| Condition::absent("pk"));
-                tx.put(USER_LABEL, &self.table, encode(after)?, Some(condition));
+                tx.put(USER_LABEL, &self.table, encode(after, &wanted)?, Some(condition));
             }
             (Some(before), None) => {
                 tx.delete(USER_LABEL, &self.table, key(user_pk(&before.id)), Some(version_is(before)));
@@ -602,10 +605,7 @@ impl DynamoUsers {
         {
             tx.delete("lockout", &self.table, key(lockout_pk(&after.id)), None);
         }
-        let held: HashSet<Guard> =
-            before.map(|u| guards(u, self.username_case_sensitive)).unwrap_or_default().into_iter().collect();
-        let wanted: HashSet<Guard> =
-            after.map(|u| guards(u, self.username_case_sensitive)).unwrap_or_default().into_iter().collect();
+        let wanted: HashSet<Guard> = wanted.into_iter().collect();
         if let Some(owner) = after {
             for guard in wanted.difference(&held) {
                 let mut item = key(guard.key.clone());
@@ -629,7 +629,7 @@ impl DynamoUsers {
             let add = Condition::new("ADD #c :d")
                 .name("#c", "count")
                 .value(":d", AttributeValue::N(delta.to_string()));
-            tx.update("counter", &self.table, key(COUNTER_PK.into()), add);
+            tx.update("counter", &self.table, key(COUNTER_PK.into()), add, None);
         }
         Ok(Some(tx))
     }

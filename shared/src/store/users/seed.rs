@@ -19,8 +19,9 @@ impl DynamoUsers {
     pub async fn seed(&self, users: &[User]) -> Result<(), StoreError> {
         let mut writes = Vec::new();
         for user in users {
-            writes.push(encode(user)?);
-            for guard in guards(user, self.username_case_sensitive) {
+            let guards = guards(user, self.username_case_sensitive);
+            writes.push(encode(user, &guards)?);
+            for guard in guards {
                 let mut item = key(guard.key);
                 item.insert("userId".into(), AttributeValue::S(user.id.clone()));
                 item.insert("kind".into(), AttributeValue::S("guard".into()));
