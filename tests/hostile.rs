@@ -135,6 +135,52 @@ async fn the_hostile_corpus_gets_answers_not_failures() {
             answered += 1;
         }
     }
+    // The external review's inputs: each answered fast, never a 5xx.
+    let long_target = format!("{path}/identities/{}", "t".repeat(3000));
+    let many_fields: String = (0..20_000).map(|i| format!("&f{i}=1")).collect();
+    let form_bodies = [
+        format!("grant_type=client_credentials{many_fields}"),
+        format!("grant_type=client_credentials&client_id={}&client_secret=s", "i".repeat(4000)),
+        "grant_type=client_credentials&client_id=a&client_id=b&client_secret=s".to_string(),
+    ];
+    for form in &form_bodies {
+        let request = hostile(
+            &env,
+            Method::POST,
+            "/oidc/token",
+            Body::Text(form.clone()),
+            "application/x-www-form-urlencoded",
+        );
+        check(&env, request, &format!("token form of {} bytes", form.len())).await;
+        answered += 1;
+    }
+    let review: Vec<(Method, String, Body)> = vec![
+        (Method::PUT, long_target.clone(), json_body(json!({"userId": "1"}))),
+        (Method::GET, long_target.clone(), Body::Empty),
+        (Method::DELETE, long_target, Body::Empty),
+        (Method::PUT, format!("{path}/identities/github"), json_body(json!({"userId": "1".repeat(3000)}))),
+        (Method::PUT, format!("{path}/identities/%00%1b"), json_body(json!({"userId": "1"}))),
+        (
+            Method::POST,
+            "/api/users".into(),
+            json_body(json!({"passwordAlgorithm": "Legacy",
+                "passwordDigest": json!(["pbkdf2", ["s", "2000000", "1024", "sha512", "@"], "x"]).to_string()})),
+        ),
+        (
+            Method::POST,
+            "/api/users".into(),
+            json_body(json!({"passwordAlgorithm": "Legacy",
+                "passwordDigest": json!(["firebase-scrypt", ["c2FsdA", "a2V5", "Bw", "64", "17", "@"], "x"]).to_string()})),
+        ),
+        (Method::GET, format!("{path}?includePasswordHash=true"), Body::Empty),
+    ];
+    for (method, route, body) in review {
+        let mut request = hostile(&env, method.clone(), &route, body, "application/json");
+        request.headers_mut().insert("x-forwarded-proto", "javascript".parse().unwrap());
+        request.headers_mut().insert("host", "evil.example>; rel=\"x\"".parse().unwrap());
+        check(&env, request, &format!("{method} {}…", &route[..route.len().min(60)])).await;
+        answered += 1;
+    }
     assert!(answered > 300, "{answered} hostile requests");
     // The target survived it all, consistently.
     assert_eq!(env.get(&path).await.status, 200);

@@ -14,7 +14,7 @@ use shared::{Error, Result};
 
 use crate::App;
 
-/// The token endpoint's form is small (decisions §3): a client-credentials request needs five
+/// The token endpoint's form is small (docs/security.md): a client-credentials request needs five
 /// short fields. Anything larger is refused before it is parsed.
 pub const MAX_FORM_BYTES: usize = 4 * 1024;
 pub const MAX_FORM_FIELDS: usize = 16;

@@ -171,7 +171,7 @@ impl Verifier {
     }
 }
 
-/// What the signature check leaves to us (decisions §4): a token issued in the future, or
+/// What the signature check leaves to us (docs/security.md): a token issued in the future, or
 /// living longer than this issuer's tokens do, was not issued by this issuer as it is now.
 fn check_issued_at(claims: &Claims, now_secs: i64) -> Result<(), &'static str> {
     let leeway = LEEWAY_SECS as i64;
