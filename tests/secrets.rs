@@ -67,14 +67,24 @@ async fn no_secret_reaches_a_log() {
         app.client_id
     );
     let issued = env.token_request(None, &form).await.body["access_token"].as_str().unwrap().to_string();
+    let wrong_secret = "Wrong-Secret-1b7e";
+    let refused = env
+        .token_request(
+            Some((&app.client_id, wrong_secret)),
+            "grant_type=client_credentials&resource=https%3A%2F%2Fdefault.logto.app%2Fapi",
+        )
+        .await;
+    assert_eq!(refused.status, 401);
     env.call_as(Some(&format!("Bearer {issued}")), Method::GET, "/api/logs", None).await;
 
     let log_items =
         env.client.scan().table_name(&env.config.tables.logs).send().await.unwrap().items.unwrap();
-    assert_eq!(log_items.len(), 9, "3 creates, 1 password change, 4 verifies, 1 token");
+    assert_eq!(log_items.len(), 10, "3 creates, 1 password change, 4 verifies, 1 token, 1 refused");
     let stored_logs = format!("{log_items:?}");
     let lines = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(lines.contains("capture started"), "the capture works");
+    let refusal = lines.lines().find(|l| l.contains("token request refused")).expect("refusals are logged");
+    assert!(refusal.contains(&app.client_id) && refusal.contains("invalid_client"), "{refusal}");
 
     let admin_token = env.admin_authorization.trim_start_matches("Bearer ").to_string();
     let seed = env.keys.to_json();
@@ -85,6 +95,7 @@ async fn no_secret_reaches_a_log() {
         legacy_hash,
         &argon2_digest,
         &secret,
+        wrong_secret,
         &issued,
         &admin_token,
         "not-a-real-token-3c9d",

@@ -294,7 +294,7 @@ mod tests {
         assert!(matches!(pbkdf2("2000000", "1024", "sha256"), Err(Error::DigestCostTooHigh(_))));
         assert!(matches!(pbkdf2("62501", "1024", "sha256"), Err(Error::DigestCostTooHigh(_))));
         assert!(pbkdf2("62500", "1024", "sha256").is_ok());
-        assert!(matches!(pbkdf2("1000001", "40", "sha512"), Ok(_)), "40 bytes are one SHA-512 block");
+        assert!(pbkdf2("1000001", "40", "sha512").is_ok(), "40 bytes are one SHA-512 block");
         assert!(matches!(pbkdf2("1000001", "40", "sha1"), Err(Error::DigestCostTooHigh(_))));
         assert!(pbkdf2("2000000", "32", "sha256").is_ok());
     }
