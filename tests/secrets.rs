@@ -4,25 +4,8 @@
 
 use lambda_http::http::Method;
 use serde_json::json;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
-use integration_tests::Env;
-
-/// Every log line the process writes, at debug level and above (stricter than deployed).
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use integration_tests::{Capture, Env};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_a_log() {
@@ -81,7 +64,7 @@ async fn no_secret_reaches_a_log() {
         env.client.scan().table_name(&env.config.tables.logs).send().await.unwrap().items.unwrap();
     assert_eq!(log_items.len(), 10, "3 creates, 1 password change, 4 verifies, 1 token, 1 refused");
     let stored_logs = format!("{log_items:?}");
-    let lines = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let lines = capture.text();
     assert!(lines.contains("capture started"), "the capture works");
     let refusal = lines.lines().find(|l| l.contains("token request refused")).expect("refusals are logged");
     assert!(refusal.contains(&app.client_id) && refusal.contains("invalid_client"), "{refusal}");

@@ -2,7 +2,10 @@
 //! `AWS_ENDPOINT_URL_DYNAMODB`, and calls the functions' handlers in-process with real
 //! `lambda_http` requests, through the real SDK.
 
+pub mod capture;
 pub mod proxy;
+
+pub use capture::Capture;
 
 use aws_sdk_dynamodb::Client;
 use lambda_http::{Body, Request, http::Method};
