@@ -1,4 +1,4 @@
-//! Beyond Logto (decisions §6): ETag / If-Match, Idempotency-Key, and the verify lockout.
+//! Beyond Logto (compatibility §6): ETag / If-Match, Idempotency-Key, and the verify lockout.
 
 use lambda_http::http::Method;
 use serde_json::{Value, json};

@@ -78,7 +78,7 @@ pub enum Error {
     DigestCostTooHigh(String),
     #[error("invalid credentials")]
     InvalidCredentials,
-    /// Too many failed verifies: locked until the window passes (decisions §6).
+    /// Too many failed verifies: locked until the window passes (compatibility §6).
     #[error("password verify locked for {retry_after_secs}s")]
     PasswordVerifyLocked { retry_after_secs: u64 },
 

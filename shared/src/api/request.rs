@@ -4,7 +4,7 @@ use lambda_http::Request;
 
 use crate::error::Error;
 
-/// Bodies over this are refused with 413 before any parsing (decisions §3).
+/// Bodies over this are refused with 413 before any parsing (compatibility §3).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The query string's pairs in order, repeated keys preserved (search needs them).

@@ -44,7 +44,7 @@ impl Scope {
     }
 }
 
-/// The claims of an access token (decisions §4).
+/// The claims of an access token (compatibility §4).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,

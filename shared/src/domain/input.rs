@@ -216,7 +216,7 @@ pub enum FieldChange<T> {
     Set(T),
 }
 
-/// `PATCH /api/users/{id}`. `""` and `null` both clear an identifier (decisions §3).
+/// `PATCH /api/users/{id}`. `""` and `null` both clear an identifier (compatibility §3).
 #[derive(Debug, Default)]
 pub struct UserPatch {
     pub username: Option<FieldChange<Username>>,

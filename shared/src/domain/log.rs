@@ -1,4 +1,4 @@
-//! User activity logs (decisions §5): what happened to a user, by whom, from where. Never a
+//! User activity logs (compatibility §5): what happened to a user, by whom, from where. Never a
 //! password, digest, token or secret, and no field values beyond ids.
 
 use serde::{Deserialize, Serialize};

@@ -15,12 +15,12 @@ use crate::error::Error;
 
 pub use legacy::LegacyDigest;
 
-/// OWASP's Argon2id recommendation (decisions §3).
+/// OWASP's Argon2id recommendation (compatibility §3).
 pub const ARGON2_M_COST: u32 = 19_456;
 pub const ARGON2_T_COST: u32 = 2;
 pub const ARGON2_P_COST: u32 = 1;
 
-/// Bounds on imported digests (decisions §3).
+/// Bounds on imported digests (compatibility §3).
 pub const MAX_ARGON2_M_COST: u32 = 65_536;
 pub const MAX_ARGON2_T_COST: u32 = 10;
 pub const MAX_ARGON2_P_COST: u32 = 4;
