@@ -107,3 +107,130 @@ fn template_routes_match_the_local_router() {
         .collect();
     assert_eq!(deployed, local, "template.yaml and the local router table disagree");
 }
+
+/// A property whose value is `!Ref <parameter>`, as the YAML parser reads the tag.
+fn refers_to(value: &Value, parameter: &str) -> bool {
+    match value {
+        Value::Tagged(tagged) => tagged.tag == "Ref" && tagged.value.as_str() == Some(parameter),
+        _ => false,
+    }
+}
+
+#[test]
+fn production_guardrails_are_present_and_parameterised() {
+    let template = template();
+    let parameters = &template["Parameters"];
+    let resources = &template["Resources"];
+    for parameter in [
+        "ApiThrottlingRateLimit",
+        "ApiThrottlingBurstLimit",
+        "TokenThrottlingRateLimit",
+        "TokenThrottlingBurstLimit",
+        "AccessLogRetentionDays",
+        "CorsAllowedOrigins",
+        "PasswordsReservedConcurrency",
+        "OidcReservedConcurrency",
+        "EnableTracing",
+        "AlarmTopicArn",
+        "Issuer",
+        "PublicBaseUrl",
+        "LockoutMaxFailures",
+        "LockoutWindowSeconds",
+    ] {
+        assert!(parameters[parameter].get("Default").is_some(), "{parameter} has a safe default");
+    }
+
+    let api = &resources["Api"]["Properties"];
+    assert!(refers_to(&api["DefaultRouteSettings"]["ThrottlingRateLimit"], "ApiThrottlingRateLimit"));
+    assert!(refers_to(&api["DefaultRouteSettings"]["ThrottlingBurstLimit"], "ApiThrottlingBurstLimit"));
+    let token = &api["RouteSettings"]["ANY /oidc/token"];
+    assert!(refers_to(&token["ThrottlingRateLimit"], "TokenThrottlingRateLimit"));
+    assert!(refers_to(&token["ThrottlingBurstLimit"], "TokenThrottlingBurstLimit"));
+    let format = api["AccessLogSettings"]["Format"].as_str().expect("an access log format");
+    let line: serde_json::Value =
+        serde_json::from_str(&format.replace('\n', " ")).expect("the access log line is JSON");
+    for field in ["requestId", "routeKey", "status", "latencyMs"] {
+        assert!(line.get(field).is_some(), "access logs carry {field}");
+    }
+    assert_eq!(resources["ApiAccessLogGroup"]["Type"], "AWS::Logs::LogGroup");
+    let cors = format!("{:?}", api["CorsConfiguration"]);
+    for header in ["total-number", "link", "etag", "next-page-token"] {
+        assert!(cors.contains(header), "CORS exposes {header}");
+    }
+    assert!(cors.contains("CorsAllowedOrigins"));
+
+    for (function, parameter) in
+        [("PasswordsFunction", "PasswordsReservedConcurrency"), ("OidcFunction", "OidcReservedConcurrency")]
+    {
+        let reserved = format!("{:?}", resources[function]["Properties"]["ReservedConcurrentExecutions"]);
+        assert!(reserved.contains(parameter), "{function}: {reserved}");
+    }
+    assert!(format!("{:?}", template["Globals"]["Function"]["Tracing"]).contains("Active"));
+    let environment = &template["Globals"]["Function"]["Environment"]["Variables"];
+    for (variable, parameter) in [
+        ("ISSUER", "Issuer"),
+        ("PUBLIC_BASE_URL", "PublicBaseUrl"),
+        ("LOCKOUT_MAX_FAILURES", "LockoutMaxFailures"),
+        ("LOCKOUT_WINDOW_SECS", "LockoutWindowSeconds"),
+    ] {
+        assert!(refers_to(&environment[variable], parameter), "{variable}");
+    }
+
+    // Alarms: the API's 5xx rate, every function, every table; all to the same topic.
+    let alarms: Vec<(&String, &Value)> = resources
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .map(|(name, r)| {
+            (
+                match name {
+                    Value::String(n) => n,
+                    _ => unreachable!(),
+                },
+                r,
+            )
+        })
+        .collect();
+    let names: BTreeSet<&str> = alarms.iter().map(|(n, _)| n.as_str()).collect();
+    for expected in [
+        "Api5xxAlarm",
+        "UsersFunctionAlarm",
+        "PasswordsFunctionAlarm",
+        "LogsFunctionAlarm",
+        "OidcFunctionAlarm",
+        "DocsFunctionAlarm",
+        "UsersTableAlarm",
+        "LogsTableAlarm",
+        "AppsTableAlarm",
+    ] {
+        assert!(names.contains(expected), "{expected} in {names:?}");
+    }
+    for (name, alarm) in &alarms {
+        let actions = format!("{:?}", alarm["Properties"]["AlarmActions"]);
+        assert!(actions.contains("AlarmTopicArn"), "{name} notifies the topic");
+    }
+
+    // Nothing stateful goes with a stack update or deletion.
+    for (name, resource) in resources.as_mapping().unwrap() {
+        let stateful =
+            ["AWS::DynamoDB::Table", "AWS::Logs::LogGroup"].contains(&resource["Type"].as_str().unwrap());
+        if stateful {
+            assert_eq!(resource["DeletionPolicy"], "Retain", "{name:?}");
+            assert_eq!(resource["UpdateReplacePolicy"], "Retain", "{name:?}");
+        }
+    }
+    let outputs = &template["Outputs"];
+    for output in [
+        "ApiUrl",
+        "TokenUrl",
+        "JwksUrl",
+        "UsersTableName",
+        "LogsTableName",
+        "AppsTableName",
+        "UsersFunctionName",
+        "OidcFunctionName",
+    ] {
+        assert!(outputs.get(output).is_some(), "output {output}");
+    }
+}

@@ -109,7 +109,9 @@ impl Config {
             Err(_) => 90,
         };
         let mut auth = AuthConfig::new(&env::var("API_INDICATOR").unwrap_or(DEFAULT_API_INDICATOR.into()));
-        if let Ok(issuer) = env::var("ISSUER") {
+        if let Ok(issuer) = env::var("ISSUER")
+            && !issuer.is_empty()
+        {
             auth.issuer = issuer;
         }
         auth.public_jwks = env::var("AUTH_JWKS").ok().filter(|v| !v.is_empty());
