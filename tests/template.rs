@@ -234,3 +234,40 @@ fn production_guardrails_are_present_and_parameterised() {
         assert!(outputs.get(output).is_some(), "output {output}");
     }
 }
+
+#[test]
+fn the_readmes_sam_local_commands_name_real_functions_and_events() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let start = readme.find("### SAM local").expect("the README documents SAM local");
+    let section = &readme[start..];
+    // To the next heading (the code block's `#` comments are not headings).
+    let end = ["\n## ", "\n### "].iter().filter_map(|h| section[4..].find(h)).min();
+    let section = &section[..end.map_or(section.len(), |end| end + 4)];
+    let resources = &template()["Resources"];
+    let functions: Vec<&str> = section
+        .split("sam local invoke ")
+        .skip(1)
+        .map(|rest| rest.split_whitespace().next().unwrap())
+        .filter(|word| word.starts_with(|c: char| c.is_ascii_uppercase()))
+        .collect();
+    assert!(functions.len() >= 2, "{functions:?}");
+    for function in functions {
+        assert_eq!(resources[function]["Type"], "AWS::Serverless::Function", "{function} in template.yaml");
+    }
+    let events: Vec<&str> = section
+        .match_indices("events/")
+        .map(|(at, _)| {
+            let name = section[at + 7..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+            &section[at..at + 7 + name.unwrap_or(section.len() - at - 7)]
+        })
+        .filter(|path| path.ends_with(".json"))
+        .collect();
+    assert!(!events.is_empty());
+    for event in events {
+        assert!(std::path::Path::new(&format!("{root}/{event}")).is_file(), "{event} exists");
+    }
+    for script in ["scripts/stack", "scripts/sam-local-env"] {
+        assert!(section.contains(script) && std::path::Path::new(&format!("{root}/{script}")).is_file());
+    }
+}

@@ -33,7 +33,7 @@ pub struct AuthConfig {
     pub api_indicator: String,
     /// The `iss` of tokens: `ISSUER`, or the indicator with `/api` replaced by `/oidc`.
     pub issuer: String,
-    /// `AUTH_JWKS`: the public keys verifiers accept (a JWKS document).
+    /// `AUTH_JWKS`: the public keys verifiers accept (a JWKS document, as JSON or its base64).
     pub public_jwks: Option<String>,
     /// `SIGNING_KEYS`: the private key set inline, JSON or its base64 (local stack, tests).
     pub signing_keys: Option<SecretString>,
@@ -114,20 +114,8 @@ impl Config {
         {
             auth.issuer = issuer;
         }
-        auth.public_jwks = env::var("AUTH_JWKS").ok().filter(|v| !v.is_empty());
-        auth.signing_keys = match env::var("SIGNING_KEYS") {
-            Ok(v) if v.trim_start().starts_with('{') => Some(v.into()),
-            // Base64 of the JSON, for env files and tools that mangle quotes and commas.
-            Ok(v) if !v.is_empty() => Some(
-                base64::engine::general_purpose::STANDARD
-                    .decode(v.trim())
-                    .ok()
-                    .and_then(|bytes| String::from_utf8(bytes).ok())
-                    .ok_or("SIGNING_KEYS is neither JSON nor base64 of JSON")?
-                    .into(),
-            ),
-            _ => None,
-        };
+        auth.public_jwks = json_or_base64("AUTH_JWKS")?;
+        auth.signing_keys = json_or_base64("SIGNING_KEYS")?.map(Into::into);
         auth.signing_keys_secret_id = env::var("SIGNING_KEYS_SECRET_ID").ok().filter(|v| !v.is_empty());
         let number = |name: &str, default: u64| -> Result<u64, String> {
             match env::var(name) {
@@ -169,6 +157,27 @@ impl Config {
     }
 }
 
+/// A JSON document from the environment, as JSON or as the base64 of it (for env files,
+/// `--parameter-overrides` and tools that mangle quotes and commas).
+fn json_or_base64(name: &str) -> Result<Option<String>, String> {
+    match env::var(name) {
+        Ok(value) if !value.trim().is_empty() => decode_json_or_base64(name, &value).map(Some),
+        _ => Ok(None),
+    }
+}
+
+fn decode_json_or_base64(name: &str, value: &str) -> Result<String, String> {
+    if value.trim_start().starts_with('{') {
+        return Ok(value.to_string());
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|text| text.trim_start().starts_with('{'))
+        .ok_or(format!("{name} is neither JSON nor base64 of JSON"))
+}
+
 /// An `http(s)://host[:port]` origin, without a trailing slash.
 fn parse_base_url(value: &str) -> Result<String, String> {
     let url = url::Url::parse(value).map_err(|e| format!("PUBLIC_BASE_URL={value}: {e}"))?;
@@ -202,6 +211,17 @@ mod tests {
             !printed.contains("private-key-set-5e1f") && !printed.contains("page-token-key-77aa"),
             "{printed}"
         );
+    }
+
+    #[test]
+    fn key_documents_come_as_json_or_its_base64() {
+        let jwks = r#"{"keys":[]}"#;
+        assert_eq!(decode_json_or_base64("AUTH_JWKS", jwks).unwrap(), jwks);
+        let encoded = base64::engine::general_purpose::STANDARD.encode(jwks);
+        assert_eq!(decode_json_or_base64("AUTH_JWKS", &encoded).unwrap(), jwks);
+        assert!(decode_json_or_base64("AUTH_JWKS", "not base64!").is_err());
+        let not_json = base64::engine::general_purpose::STANDARD.encode("hello");
+        assert!(decode_json_or_base64("AUTH_JWKS", &not_json).is_err());
     }
 
     #[test]

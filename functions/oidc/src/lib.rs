@@ -64,7 +64,9 @@ impl App {
             return Err("no signing keys: set SIGNING_KEYS_SECRET_ID (or SIGNING_KEYS locally)".into());
         };
         let mut sdk = aws_sdk_secretsmanager::config::Builder::from(&shared::store::function_sdk_config()?);
-        if let Ok(url) = std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER") {
+        if let Ok(url) = std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER")
+            && !url.is_empty()
+        {
             sdk = sdk.endpoint_url(url);
         }
         let client = aws_sdk_secretsmanager::Client::from_conf(sdk.build());
