@@ -1,164 +1,273 @@
-//! `usersctl`: operator commands against whatever DynamoDB endpoint the environment names
-//! (AWS, or moto through `AWS_ENDPOINT_URL_DYNAMODB`). Run without arguments for usage.
+//! `usersctl`: operator commands against a deployment's tables — on AWS (a region, a profile,
+//! the table names from the CloudFormation stack's outputs) or on any DynamoDB-compatible
+//! endpoint such as the local emulator. `usersctl --help` lists the commands.
 
+use clap::{Args, Parser, Subcommand};
 use std::io::Read;
 use std::process::ExitCode;
 
 use shared::auth::{Scope, SigningKeys};
+use shared::config::TableNames;
 use shared::store::apps::{DynamoApps, M2mApp, hash_secret, new_secret};
 
-const USAGE: &str = "\
-usage:
-  usersctl setup                                 create the tables and indexes (idempotent)
-  usersctl check                                 scan the tables; report and fail on any broken
-                                                 invariant (guards, counter, change logs)
-  usersctl check --repair                        first make every user hold exactly the guards its
-                                                 values call for (after a configuration change) and
-                                                 remove orphan guards; then check
-  usersctl apps create NAME [SCOPE...]           a machine-to-machine app (default scope: all);
-                                                 prints its client id and secret, once
-  usersctl apps list                             every app, without secrets
-  usersctl apps rotate-secret CLIENT_ID          a new secret (the old one stops working)
-  usersctl apps disable CLIENT_ID                the app can no longer get tokens
-  usersctl apps enable CLIENT_ID
-  usersctl keys generate                         a new private signing-key set (JSON) on stdout
-  usersctl keys rotate < keys.json               the set with a new signing key in front
-  usersctl keys retire KID < keys.json           the set without KID
-  usersctl keys jwks < keys.json                 the public JWKS of a set (for AUTH_JWKS)
+#[derive(Parser)]
+#[command(
+    name = "usersctl",
+    version,
+    about = "Operate a deployment of the users API: its tables, machine-to-machine apps and signing keys.",
+    after_help = "Without --stack-name, the table names come from USERS_TABLE, LOGS_TABLE and APPS_TABLE \
+                  (default users-api-users, users-api-logs, users-api-apps)."
+)]
+struct Cli {
+    #[command(flatten)]
+    target: Target,
+    #[command(subcommand)]
+    command: Command,
+}
 
-scopes: all, users:read, users:write, passwords:write, logs:read";
+/// Where the tables are.
+#[derive(Args)]
+struct Target {
+    /// AWS region (default: the SDK's, from AWS_REGION or the profile).
+    #[arg(long, global = true)]
+    region: Option<String>,
+    /// A named profile of ~/.aws/config.
+    #[arg(long, global = true)]
+    profile: Option<String>,
+    /// A deployed stack of template.yaml: the table names are read from its outputs.
+    #[arg(long, global = true)]
+    stack_name: Option<String>,
+    /// A DynamoDB endpoint other than AWS's (also: AWS_ENDPOINT_URL_DYNAMODB).
+    #[arg(long, global = true)]
+    endpoint_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the tables and indexes (idempotent).
+    Setup,
+    /// Scan the tables; report, and fail on, any broken invariant (guards, counter, change logs).
+    Check {
+        /// First make every user hold exactly the guards its values call for (after a
+        /// configuration change) and remove orphan guards; then check.
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Machine-to-machine apps: the clients that get tokens.
+    #[command(subcommand)]
+    Apps(AppsCommand),
+    /// Signing-key sets, as JSON on stdin and stdout (no AWS access).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum AppsCommand {
+    /// Create an app; prints its client id and secret (the secret only this once).
+    Create {
+        name: String,
+        /// Scopes it may ask for: all, users:read, users:write, passwords:write, logs:read.
+        #[arg(default_value = "all", value_parser = scope)]
+        scopes: Vec<String>,
+    },
+    /// Every app, without secrets.
+    List {
+        /// One JSON array, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new secret; the old one stops working.
+    RotateSecret { client_id: String },
+    /// The app can no longer get tokens.
+    Disable { client_id: String },
+    /// The app can get tokens again.
+    Enable { client_id: String },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// A new private signing-key set.
+    Generate,
+    /// The set on stdin with a new signing key in front (the old ones still verify).
+    Rotate,
+    /// The set on stdin without the key KID.
+    Retire { kid: String },
+    /// The public JWKS of the set on stdin (for the AuthJwks parameter).
+    Jwks,
+}
+
+fn scope(value: &str) -> Result<String, String> {
+    match Scope::parse(value) {
+        Some(_) => Ok(value.to_string()),
+        None => Err(format!("unknown scope; one of {}", Scope::EVERY.map(Scope::name).join(", "))),
+    }
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match run(&args).await {
+    // Usage errors (unknown or missing arguments, named in the message) exit 2, from clap.
+    let cli = Cli::parse();
+    match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Usage) => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Message(message)) => {
+        Err(message) => {
             eprintln!("usersctl: {message}");
             ExitCode::FAILURE
         }
     }
 }
 
-enum Failure {
-    Usage,
-    Message(String),
-}
-
-impl<E: std::fmt::Display> From<E> for Failure {
-    fn from(err: E) -> Self {
-        Failure::Message(err.to_string())
-    }
-}
-
-async fn run(args: &[&str]) -> Result<(), Failure> {
-    match args {
-        ["keys", rest @ ..] => keys(rest),
-        ["setup"] => {
-            let (config, client) = connect().await?;
-            let created = shared::store::schema::ensure_tables(&client, &config.tables).await?;
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Keys(command) => keys(command),
+        Command::Setup => {
+            let (config, client) = connect(&cli.target).await?;
+            let created =
+                shared::store::schema::ensure_tables(&client, &config.tables).await.map_err(text)?;
             for (_, name) in shared::store::schema::tables(&config.tables) {
                 let state = if created.iter().any(|c| c == name) { "created" } else { "exists" };
                 println!("{name}: {state}");
             }
             Ok(())
         }
-        ["check", rest @ ..] if matches!(rest, [] | ["--repair"]) => {
-            let (config, client) = connect().await?;
-            if rest == ["--repair"] {
-                for repaired in shared::store::check::repair(&client, &config).await? {
+        Command::Check { repair } => {
+            let (config, client) = connect(&cli.target).await?;
+            if repair {
+                for repaired in shared::store::check::repair(&client, &config).await.map_err(text)? {
                     println!("REPAIRED: {repaired}");
                 }
             }
-            let report = shared::store::check::check(&client, &config).await?;
+            let report = shared::store::check::check(&client, &config).await.map_err(text)?;
             println!("{} users, {} guards, {} log entries", report.users, report.guards, report.logs);
             for problem in &report.problems {
                 println!("BROKEN: {problem}");
             }
             match report.problems.len() {
                 0 => Ok(()),
-                n => Err(Failure::Message(format!("{n} broken invariants"))),
+                n => Err(format!("{n} broken invariants")),
             }
         }
-        ["apps", rest @ ..] => {
-            let (config, client) = connect().await?;
-            apps(&DynamoApps::new(client, &config.tables.apps), rest).await
+        Command::Apps(command) => {
+            let (config, client) = connect(&cli.target).await?;
+            apps(&DynamoApps::new(client, &config.tables.apps), command).await
         }
-        _ => Err(Failure::Usage),
     }
 }
 
-async fn connect() -> Result<(shared::Config, aws_sdk_dynamodb::Client), Failure> {
-    let config = shared::Config::from_env()?;
-    Ok((config, shared::store::client_from_env().await))
+fn text(err: impl std::fmt::Display) -> String {
+    err.to_string()
 }
 
-async fn apps(store: &DynamoApps, args: &[&str]) -> Result<(), Failure> {
-    match args {
-        ["create", name, scopes @ ..] => {
-            let scopes: Vec<String> = if scopes.is_empty() {
-                vec!["all".into()]
-            } else {
-                scopes.iter().map(|s| s.to_string()).collect()
-            };
-            if let Some(bad) = scopes.iter().find(|s| Scope::parse(s).is_none()) {
-                return Err(Failure::Message(format!("unknown scope `{bad}`")));
-            }
-            let (app, secret) = M2mApp::create(name, scopes);
-            store.insert(&app).await?;
+/// The configuration (table names from the stack when one is named) and a DynamoDB client.
+async fn connect(target: &Target) -> Result<(shared::Config, aws_sdk_dynamodb::Client), String> {
+    let timeouts = shared::store::Timeouts::patient();
+    let sdk =
+        shared::store::tool_sdk_config(target.region.as_deref(), target.profile.as_deref(), timeouts).await;
+    let mut config = shared::Config::from_env()?;
+    if let Some(stack) = &target.stack_name {
+        config.tables = stack_tables(&sdk, stack).await?;
+    }
+    let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk);
+    if let Some(url) = &target.endpoint_url {
+        dynamodb = dynamodb.endpoint_url(url);
+    }
+    Ok((config, aws_sdk_dynamodb::Client::from_conf(dynamodb.build())))
+}
+
+/// The table names a deployed stack of template.yaml reports in its outputs.
+async fn stack_tables(sdk: &aws_config::SdkConfig, stack: &str) -> Result<TableNames, String> {
+    let described = aws_sdk_cloudformation::Client::new(sdk)
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| {
+            format!("reading the stack {stack}: {}", aws_sdk_cloudformation::error::DisplayErrorContext(e))
+        })?;
+    let outputs = described.stacks().first().map(|s| s.outputs()).unwrap_or_default();
+    let output = |key: &str| {
+        outputs
+            .iter()
+            .find(|o| o.output_key() == Some(key))
+            .and_then(|o| o.output_value())
+            .map(str::to_string)
+            .ok_or(format!("the stack {stack} has no output {key}"))
+    };
+    Ok(TableNames {
+        users: output("UsersTableName")?,
+        logs: output("LogsTableName")?,
+        apps: output("AppsTableName")?,
+    })
+}
+
+async fn apps(store: &DynamoApps, command: AppsCommand) -> Result<(), String> {
+    match command {
+        AppsCommand::Create { name, scopes } => {
+            let (app, secret) = M2mApp::create(&name, scopes);
+            store.insert(&app).await.map_err(text)?;
             println!("client_id={}", app.client_id);
             println!("client_secret={secret}");
             println!("scopes={}", app.scopes.join(" "));
             eprintln!("(the secret is shown once; keep it now)");
-            Ok(())
         }
-        ["list"] => {
-            for app in store.list().await? {
-                let state = if app.enabled { "enabled" } else { "disabled" };
-                println!("{}\t{}\t{}\t{}", app.client_id, app.name, app.scopes.join(" "), state);
+        AppsCommand::List { json } => {
+            let apps = store.list().await.map_err(text)?;
+            if json {
+                let apps: Vec<serde_json::Value> = apps
+                    .iter()
+                    .map(|app| {
+                        serde_json::json!({
+                            "clientId": app.client_id,
+                            "name": app.name,
+                            "scopes": app.scopes,
+                            "enabled": app.enabled,
+                            "createdAt": app.created_at,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(apps));
+            } else {
+                for app in apps {
+                    let state = if app.enabled { "enabled" } else { "disabled" };
+                    println!("{}\t{}\t{}\t{}", app.client_id, app.name, app.scopes.join(" "), state);
+                }
             }
-            Ok(())
         }
-        ["rotate-secret", client_id] => {
-            let mut app = find(store, client_id).await?;
+        AppsCommand::RotateSecret { client_id } => {
+            let mut app = find(store, &client_id).await?;
             let secret = new_secret();
             app.secret_hash = hash_secret(&secret);
-            store.replace(&app).await?;
+            store.replace(&app).await.map_err(text)?;
             println!("client_secret={secret}");
-            Ok(())
         }
-        [action @ ("disable" | "enable"), client_id] => {
-            let mut app = find(store, client_id).await?;
-            app.enabled = *action == "enable";
-            store.replace(&app).await?;
-            println!("{client_id}: {action}d");
-            Ok(())
-        }
-        _ => Err(Failure::Usage),
+        AppsCommand::Disable { client_id } => set_enabled(store, &client_id, false).await?,
+        AppsCommand::Enable { client_id } => set_enabled(store, &client_id, true).await?,
     }
+    Ok(())
 }
 
-async fn find(store: &DynamoApps, client_id: &str) -> Result<M2mApp, Failure> {
-    store.get(client_id).await?.ok_or_else(|| Failure::Message(format!("no app {client_id}")))
+async fn set_enabled(store: &DynamoApps, client_id: &str, enabled: bool) -> Result<(), String> {
+    let mut app = find(store, client_id).await?;
+    app.enabled = enabled;
+    store.replace(&app).await.map_err(text)?;
+    println!("{client_id}: {}", if enabled { "enabled" } else { "disabled" });
+    Ok(())
 }
 
-fn keys(args: &[&str]) -> Result<(), Failure> {
-    let stdin_set = || -> Result<SigningKeys, Failure> {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text)?;
-        Ok(SigningKeys::parse(&text)?)
+async fn find(store: &DynamoApps, client_id: &str) -> Result<M2mApp, String> {
+    store.get(client_id).await.map_err(text)?.ok_or_else(|| format!("no app {client_id}"))
+}
+
+fn keys(command: KeysCommand) -> Result<(), String> {
+    let stdin_set = || -> Result<SigningKeys, String> {
+        let mut json = String::new();
+        std::io::stdin().read_to_string(&mut json).map_err(text)?;
+        SigningKeys::parse(&json)
     };
-    let out = match args {
-        ["generate"] => SigningKeys::generate().to_json(),
-        ["rotate"] => stdin_set()?.rotated().to_json(),
-        ["retire", kid] => stdin_set()?.retired(kid)?.to_json(),
-        ["jwks"] => stdin_set()?.jwks().to_string(),
-        _ => return Err(Failure::Usage),
+    let out = match command {
+        KeysCommand::Generate => SigningKeys::generate().to_json(),
+        KeysCommand::Rotate => stdin_set()?.rotated().to_json(),
+        KeysCommand::Retire { kid } => stdin_set()?.retired(&kid)?.to_json(),
+        KeysCommand::Jwks => stdin_set()?.jwks().to_string(),
     };
     println!("{out}");
     Ok(())

@@ -48,6 +48,12 @@ async fn apps_are_created_listed_rotated_disabled_and_enabled() {
         listed.contains(&client_id) && listed.contains("enabled") && !listed.contains(&secret),
         "{listed}"
     );
+    let listed: serde_json::Value =
+        serde_json::from_str(&stdout(&usersctl(&prefix, &["apps", "list", "--json"], ""))).unwrap();
+    assert_eq!(listed[0]["clientId"], client_id.as_str());
+    assert_eq!(listed[0]["scopes"], serde_json::json!(["users:read", "logs:read"]));
+    assert_eq!(listed[0]["enabled"], true);
+    assert!(!listed.to_string().contains(&secret), "no secret in the JSON either");
 
     let rotated =
         field(&stdout(&usersctl(&prefix, &["apps", "rotate-secret", &client_id], "")), "client_secret");
@@ -84,4 +90,66 @@ fn key_sets_are_generated_rotated_retired_and_published() {
         serde_json::from_str(&stdout(&usersctl("unused", &["keys", "jwks"], &retired))).unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
     assert!(jwks["keys"][0].get("d").is_none() && !jwks.to_string().contains("seed"), "public only");
+}
+
+#[test]
+fn help_version_and_usage_errors_name_what_is_wrong() {
+    let help = stdout(&usersctl("unused", &["--help"], ""));
+    for command in ["setup", "check", "apps", "keys", "--stack-name", "--region", "--profile"] {
+        assert!(help.contains(command), "--help lists {command}: {help}");
+    }
+    let apps_help = stdout(&usersctl("unused", &["apps", "--help"], ""));
+    for command in ["create", "list", "rotate-secret", "disable", "enable"] {
+        assert!(apps_help.contains(command), "{apps_help}");
+    }
+    assert!(stdout(&usersctl("unused", &["apps", "create", "--help"], "")).contains("<NAME>"));
+    assert!(stdout(&usersctl("unused", &["--version"], "")).starts_with("usersctl "));
+    for (args, named) in [
+        (&["--bogus"][..], "--bogus"),
+        (&["apps", "create"][..], "<NAME>"),
+        (&["apps", "create", "x", "root"][..], "root"),
+        (&["check", "--fix"][..], "--fix"),
+    ] {
+        let output = usersctl("unused", args, "");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?} names {named}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn table_names_come_from_the_stack_outputs() {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("run through scripts/test");
+    let prefix = format!("stk{}", shared::domain::id::random_id(8));
+    let stack = format!("{prefix}-stack");
+    let tables = TableNames::with_prefix(&prefix);
+    // A stack with the outputs template.yaml declares, on the emulator's CloudFormation.
+    let template = format!(
+        "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\nOutputs:\n  UsersTableName:\n    Value: {}\n  \
+         LogsTableName:\n    Value: {}\n  AppsTableName:\n    Value: {}\n",
+        tables.users, tables.logs, tables.apps
+    );
+    let sdk = shared::store::tool_sdk_config(None, None, shared::store::Timeouts::patient()).await;
+    let cloudformation = aws_sdk_cloudformation::Client::from_conf(
+        aws_sdk_cloudformation::config::Builder::from(&sdk).endpoint_url(&endpoint).build(),
+    );
+    cloudformation.create_stack().stack_name(&stack).template_body(template).send().await.unwrap();
+
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_usersctl"))
+            .args(["--stack-name", &stack, "--region", "us-east-1"])
+            .args(args)
+            .env_remove("USERS_TABLE")
+            .env_remove("LOGS_TABLE")
+            .env_remove("APPS_TABLE")
+            .env("AWS_ENDPOINT_URL_CLOUDFORMATION", &endpoint)
+            .output()
+            .unwrap()
+    };
+    assert!(stdout(&run(&["setup"])).contains(&format!("{}: created", tables.apps)));
+    let client_id = field(&stdout(&run(&["apps", "create", "from-stack"])), "client_id");
+    let store = DynamoApps::new(shared::store::client_from_env().await, tables.apps.clone());
+    assert!(store.get(&client_id).await.unwrap().is_some(), "the app is in the stack's table");
+    let missing = run(&["--stack-name", "no-such-stack", "apps", "list"]);
+    assert!(!missing.status.success());
 }

@@ -22,16 +22,35 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1000);
 pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(2200);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Builds the DynamoDB client from the environment: region and credentials by the SDK's
-/// default chain, the endpoint from `AWS_ENDPOINT_URL_DYNAMODB` when set (moto, or any
-/// DynamoDB-compatible endpoint), with timeouts that fail fast instead of the SDK's defaults.
+/// Builds the DynamoDB client of a tool or test from the environment: region and credentials
+/// by the SDK's default chain, the endpoint from `AWS_ENDPOINT_URL_DYNAMODB` when set (moto, or
+/// any DynamoDB-compatible endpoint), with timeouts that fail fast instead of the SDK's defaults.
 pub async fn client_from_env() -> Client {
     Client::new(&sdk_config().await)
 }
 
-/// The SDK configuration every AWS client of the product is built from (same timeouts).
+/// The SDK configuration tools and tests build their AWS clients from (same timeouts as the
+/// functions). They run on workstations, often behind TLS-inspecting proxies, so they trust
+/// the system's roots; only the functions pin Amazon's ([`function_sdk_config`]).
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    loader(Timeouts::default()).load().await
+    tool_sdk_config(None, None, Timeouts::default()).await
+}
+
+/// [`sdk_config`] with a region and a named profile other than the default chain's, and
+/// other timeouts (an operator's command may wait where a request may not).
+pub async fn tool_sdk_config(
+    region: Option<&str>,
+    profile: Option<&str>,
+    timeouts: Timeouts,
+) -> aws_config::SdkConfig {
+    let mut loader = loader(Trust::System, timeouts);
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region.to_string()));
+    }
+    if let Some(profile) = profile {
+        loader = loader.profile_name(profile);
+    }
+    loader.load().await
 }
 
 /// The configuration a function builds its AWS clients from. Lambda sets the region and the
@@ -51,7 +70,7 @@ pub fn function_sdk_config() -> Result<aws_config::SdkConfig, String> {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region))
         .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .http_client(http_client(dynamodb_endpoint().or(endpoint.clone()).as_deref()))
+        .http_client(http_client(Trust::for_endpoint(dynamodb_endpoint().or(endpoint.clone()).as_deref())))
         .timeout_config(timeout_config(Timeouts::default()))
         .retry_config(retry_config());
     if let Some(url) = endpoint {
@@ -73,7 +92,7 @@ pub fn function_client() -> Result<Client, String> {
 /// The same configuration with other timeouts (the benchmarks' emulator needs seconds for
 /// what DynamoDB answers in milliseconds).
 pub async fn sdk_config_with(timeouts: Timeouts) -> aws_config::SdkConfig {
-    loader(timeouts).load().await
+    loader(Trust::System, timeouts).load().await
 }
 
 /// How long the SDK waits: to connect, for one attempt, for a whole operation.
@@ -90,15 +109,20 @@ impl Default for Timeouts {
     }
 }
 
-/// The same client, aimed at an explicit endpoint (tests, tools).
-pub async fn client_with_endpoint(url: &str) -> Client {
-    Client::new(&loader_for(Some(url), Timeouts::default()).endpoint_url(url).load().await)
+impl Timeouts {
+    /// For commands a person runs (table creation, scans): seconds, not milliseconds.
+    pub fn patient() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            attempt: Duration::from_secs(20),
+            operation: Duration::from_secs(60),
+        }
+    }
 }
 
-fn loader(timeouts: Timeouts) -> aws_config::ConfigLoader {
-    // The SDK reads its endpoint settings itself; here they only choose a trust store.
-    let endpoint = dynamodb_endpoint().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
-    loader_for(endpoint.as_deref(), timeouts)
+/// The same client, aimed at an explicit endpoint (tests, tools).
+pub async fn client_with_endpoint(url: &str) -> Client {
+    Client::new(&loader(Trust::System, Timeouts::default()).endpoint_url(url).load().await)
 }
 
 /// The SDK's per-service endpoint override for DynamoDB, `AWS_ENDPOINT_URL_DYNAMODB`.
@@ -111,15 +135,30 @@ fn dynamodb_endpoint() -> Option<String> {
 /// store's ~140 (3.5 ms measured by `scripts/bench`), and trusts nobody AWS does not.
 const AMAZON_TRUST_SERVICES: &str = include_str!("amazon-trust-services.pem");
 
-/// An HTTPS client for AWS endpoints (and plain-HTTP emulators); a custom `https://` endpoint
-/// (a VPC endpoint, an Alternator cluster with its own CA) gets the system's trust store.
-fn http_client(endpoint: Option<&str>) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+/// Which certificate authorities an HTTPS client trusts.
+#[derive(Clone, Copy)]
+enum Trust {
+    /// Amazon Trust Services' roots only: a function talking to AWS endpoints.
+    Amazon,
+    /// The system's store: tools and tests, and a function with a custom `https://` endpoint
+    /// (a VPC endpoint, an Alternator cluster with its own CA).
+    System,
+}
+
+impl Trust {
+    fn for_endpoint(endpoint: Option<&str>) -> Self {
+        if endpoint.is_some_and(|url| url.starts_with("https://")) { Trust::System } else { Trust::Amazon }
+    }
+}
+
+/// An HTTPS client (plain-HTTP emulators work with either trust).
+fn http_client(trust: Trust) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-    let custom_https = endpoint.is_some_and(|url| url.starts_with("https://"));
-    let trust = if custom_https {
-        TrustStore::default()
-    } else {
-        TrustStore::empty().with_native_roots(false).with_pem_certificate(AMAZON_TRUST_SERVICES.as_bytes())
+    let trust = match trust {
+        Trust::System => TrustStore::default(),
+        Trust::Amazon => TrustStore::empty()
+            .with_native_roots(false)
+            .with_pem_certificate(AMAZON_TRUST_SERVICES.as_bytes()),
     };
     let context = TlsContext::builder().with_trust_store(trust).build().expect("the trust store is valid");
     aws_smithy_http_client::Builder::new()
@@ -128,9 +167,9 @@ fn http_client(endpoint: Option<&str>) -> aws_smithy_runtime_api::client::http::
         .build_https()
 }
 
-fn loader_for(endpoint: Option<&str>, timeouts: Timeouts) -> aws_config::ConfigLoader {
+fn loader(trust: Trust, timeouts: Timeouts) -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http_client(endpoint))
+        .http_client(http_client(trust))
         .timeout_config(timeout_config(timeouts))
         .retry_config(retry_config())
 }
