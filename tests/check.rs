@@ -108,8 +108,19 @@ async fn guards_are_released_as_recorded_after_the_configuration_changes() {
             "user {carol} holds guards that no longer match its values: [\"username#Carol\"] instead of [\"username#carol\"]"
         )]
     );
+    // And a guard whose owner is gone.
+    let table = &env.config.tables.users;
+    env.client
+        .put_item()
+        .table_name(table)
+        .item("pk", AttributeValue::S("email#ghost@x.io".into()))
+        .item("kind", AttributeValue::S("guard".into()))
+        .item("userId", AttributeValue::S("nobody000000".into()))
+        .send()
+        .await
+        .unwrap();
     let repaired = shared::store::check::repair(&env.client, &config).await.unwrap();
-    assert_eq!(repaired.len(), 1, "{repaired:?}");
+    assert_eq!(repaired.len(), 2, "Carol moved, the orphan removed: {repaired:?}");
     assert_eq!(check(&env.client, &config).await.unwrap().problems, Vec::<String>::new());
     let keys = pks(&env.scan_users_table().await);
     for (key, present) in [
@@ -117,6 +128,7 @@ async fn guards_are_released_as_recorded_after_the_configuration_changes() {
         ("username#carol", true),
         ("username#Alice", false),
         ("username#Carol", false),
+        ("email#ghost@x.io", false),
     ] {
         assert_eq!(keys.iter().any(|k| k == key), present, "{key}: {keys:?}");
     }

@@ -153,8 +153,9 @@ pub async fn check(client: &Client, config: &Config) -> Result<Report, StoreErro
 /// Mends what [`check`] reports about guards: each user is made to hold exactly the guards its
 /// values call for (new ones written if vacant, stale ones of its own released, the recorded
 /// keys updated, all in one transaction conditioned on the user's version), and guards that
-/// point to no user, or to one that does not hold them, are removed. A guard another user holds
-/// is left alone (and still reported). Returns the sentences of what it did.
+/// point to no user are removed. A guard another user holds is left alone (and still
+/// reported). Safe beside live traffic: every write is conditioned on what the scan saw.
+/// Returns the sentences of what it did.
 pub async fn repair(client: &Client, config: &Config) -> Result<Vec<String>, StoreError> {
     let Tables { users, guard_owners, .. } = read(client, config).await?;
     let case_sensitive = config.username_case_sensitive;
@@ -206,27 +207,22 @@ pub async fn repair(client: &Client, config: &Config) -> Result<Vec<String>, Sto
             Err(err) => return Err(err),
         }
     }
+    // Guards of users that no longer exist (those of existing users were settled above): each
+    // removed only if its owner is still absent, so a user created since the scan keeps its own.
     for (guard, owner) in &guard_owners {
-        let holder = users.get(owner);
-        if holder.is_none_or(|user| !keys(guards(user, case_sensitive)).contains(guard)) {
-            let (expression, _, values) = Condition::new("userId = :owner")
-                .value(":owner", AttributeValue::S(owner.clone()))
-                .into_parts();
-            let removed = client
-                .delete_item()
-                .table_name(table)
-                .set_key(Some(key(guard.clone())))
-                .condition_expression(expression)
-                .set_expression_attribute_values(Some(values))
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk(e, "release"));
-            match removed {
-                Ok(_) => done.push(format!("guard {guard}: removed (pointed to {owner})")),
-                // Taken by the user's own repair above, or by a concurrent change: nothing to do.
-                Err(StoreError::ConditionFailed { .. }) => {}
-                Err(err) => return Err(err),
-            }
+        if users.contains_key(owner) {
+            continue;
+        }
+        let mut tx = Transaction::new();
+        tx.check("owner", table, key(format!("user#{owner}")), Condition::absent("pk"));
+        let still_theirs =
+            Condition::new("userId = :owner").value(":owner", AttributeValue::S(owner.clone()));
+        tx.delete("release", table, key(guard.clone()), Some(still_theirs));
+        match tx.commit(client).await {
+            Ok(()) => done.push(format!("guard {guard}: removed (its owner {owner} does not exist)")),
+            // The owner appeared, or the guard changed hands, meanwhile: not an orphan.
+            Err(StoreError::ConditionFailed { .. } | StoreError::TransactionConflict) => {}
+            Err(err) => return Err(err),
         }
     }
     Ok(done)

@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::{
     Client,
     operation::transact_write_items::TransactWriteItemsError,
-    types::{AttributeValue, Delete, Put, TransactWriteItem, Update},
+    types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update},
 };
 use std::collections::HashMap;
 
@@ -108,6 +108,19 @@ impl Transaction {
             .build()
             .expect("table, key and expression are set");
         self.push(label, TransactWriteItem::builder().update(update).build());
+    }
+
+    /// A condition on an item the transaction does not write.
+    pub fn check(&mut self, label: &'static str, table: &str, key: Item, condition: Condition) {
+        let check = ConditionCheck::builder()
+            .table_name(table)
+            .set_key(Some(key))
+            .condition_expression(condition.expression)
+            .set_expression_attribute_names(non_empty(condition.names))
+            .set_expression_attribute_values(non_empty(condition.values))
+            .build()
+            .expect("table, key and condition are set");
+        self.push(label, TransactWriteItem::builder().condition_check(check).build());
     }
 
     fn push(&mut self, label: &'static str, write: TransactWriteItem) {
