@@ -254,3 +254,23 @@ async fn log_items_expire_by_ttl() {
     let expires: i64 = item["expiresAt"].as_n().unwrap().parse().unwrap();
     assert_eq!(expires, created / 1000 + 7 * 86_400);
 }
+
+#[tokio::test]
+async fn entries_record_the_clients_user_agent_whatever_the_gateway_says() {
+    use lambda_http::RequestExt;
+    use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+    use lambda_http::request::RequestContext;
+
+    let env = Env::new().await;
+    // As `cargo lambda watch` builds the context: its own name as the user agent.
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.http.source_ip = Some(IP.into());
+    context.http.user_agent = Some("cargo-lambda".into());
+    let mut request = integration_tests::request(Method::POST, "/api/users", Some(json!({"name": "ua"})));
+    request.headers_mut().insert("authorization", env.admin_authorization.parse().unwrap());
+    request.headers_mut().insert("user-agent", AGENT.parse().unwrap());
+    let reply = env.send(request.with_request_context(RequestContext::ApiGatewayV2(context))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let entry = latest(&env, reply.body["id"].as_str().unwrap(), "User.Create", "Success").await;
+    assert_eq!(entry["payload"]["userAgent"], AGENT, "the client's, not the gateway's");
+}

@@ -37,16 +37,24 @@ pub fn authorize<E: Copy>(
     Ok((endpoint, params, caller))
 }
 
-/// The client's address and user agent: API Gateway's request context when there is one,
-/// else the `X-Forwarded-For` and `User-Agent` headers.
+/// The client's address and user agent. The address is API Gateway's view of the caller when
+/// there is a gateway (its request context), else the first `X-Forwarded-For` hop. The user
+/// agent is the client's own `User-Agent` header, which API Gateway also copies into its
+/// context; a local gateway (`cargo lambda watch`) names itself there instead, so the header
+/// comes first and the context is the fallback.
 pub fn client_info(request: &Request) -> (Option<String>, Option<String>) {
     use lambda_http::{RequestExt, request::RequestContext};
-    if let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() {
-        return (context.http.source_ip.clone(), context.http.user_agent.clone());
-    }
     let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let ip = header("x-forwarded-for").and_then(|v| v.split(',').next().map(|ip| ip.trim().to_string()));
-    (ip, header("user-agent"))
+    let context = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => Some(&context.http),
+        _ => None,
+    };
+    let ip = match context {
+        Some(http) => http.source_ip.clone(),
+        None => header("x-forwarded-for").and_then(|v| v.split(',').next().map(|ip| ip.trim().to_string())),
+    };
+    let user_agent = header("user-agent").or_else(|| context.and_then(|http| http.user_agent.clone()));
+    (ip, user_agent)
 }
 
 /// Cursor paging for one list request (`page_token` in, `Next-Page-Token` out). Tokens are
