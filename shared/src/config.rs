@@ -1,6 +1,7 @@
-//! Configuration, read once from the environment at cold start into a typed struct.
-//! Nothing else in the product reads environment variables, but for the AWS SDK's own
-//! (region, credentials, endpoint overrides) in `store`.
+//! Configuration, read once from the environment at cold start into a typed struct. The
+//! other environment variables the product reads are the AWS SDK's own (region, credentials,
+//! endpoint overrides, in `store` and the oidc function's secret read) and the logging
+//! settings Lambda defines (`api::logging`).
 
 use base64::Engine;
 /// Secrets are read with `expose_secret()`: every place that needs the value says so.

@@ -92,8 +92,6 @@ impl Env {
         self.call_as(Some(&self.admin_authorization.clone()), method, path, body).await
     }
 
-    /// Sends a request with this `Authorization` header (or none) to the function that serves
-    /// its route, as the API Gateway would.
     /// Sends a request with an admin token and these extra headers.
     pub async fn call_with_headers(
         &self,
@@ -110,6 +108,8 @@ impl Env {
         self.send(request).await
     }
 
+    /// Sends a request with this `Authorization` header (or none) to the function that serves
+    /// its route, as the API Gateway would.
     pub async fn call_as(
         &self,
         authorization: Option<&str>,

@@ -1,4 +1,6 @@
-//! DynamoDB access. The only module that speaks `aws_sdk_dynamodb`; it knows nothing of HTTP.
+//! DynamoDB access, and the AWS SDK set-up every client of the product is built from. It knows
+//! nothing of HTTP; outside it, only the oidc function (its Secrets Manager read) and the
+//! tools (usersctl's CloudFormation look-up) build AWS clients, from the configuration here.
 
 pub mod apps;
 pub mod check;
