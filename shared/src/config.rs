@@ -40,6 +40,9 @@ pub struct AuthConfig {
     pub signing_keys: Option<SecretString>,
     /// `SIGNING_KEYS_SECRET_ID`: a Secrets Manager secret holding the private key set (AWS).
     pub signing_keys_secret_id: Option<String>,
+    /// `SIGNING_KEY_ID`: the key of the set that signs (the template's `SigningKeyId`); unset,
+    /// the set's first.
+    pub signing_key_id: Option<String>,
 }
 
 pub const DEFAULT_API_INDICATOR: &str = "https://default.logto.app/api";
@@ -56,6 +59,7 @@ impl AuthConfig {
             public_jwks: None,
             signing_keys: None,
             signing_keys_secret_id: None,
+            signing_key_id: None,
         }
     }
 }
@@ -71,6 +75,8 @@ pub struct Config {
     pub lockout: Lockout,
     /// `PAGE_TOKEN_SECRET`: the key that makes page tokens tamper-evident (redacted in `Debug`).
     pub page_token_secret: Option<SecretString>,
+    /// `PAGE_TOKEN_SECRET_ID`: a Secrets Manager secret holding that key (AWS).
+    pub page_token_secret_id: Option<String>,
     /// `PUBLIC_BASE_URL`: the origin clients call (`https://users.example.com`), used in `Link`
     /// headers and discovery instead of anything the request says about itself.
     pub public_base_url: Option<String>,
@@ -117,7 +123,8 @@ impl Config {
         }
         auth.public_jwks = json_or_base64("AUTH_JWKS")?;
         auth.signing_keys = json_or_base64("SIGNING_KEYS")?.map(Into::into);
-        auth.signing_keys_secret_id = env::var("SIGNING_KEYS_SECRET_ID").ok().filter(|v| !v.is_empty());
+        auth.signing_keys_secret_id = non_empty("SIGNING_KEYS_SECRET_ID");
+        auth.signing_key_id = non_empty("SIGNING_KEY_ID");
         let number = |name: &str, default: u64| -> Result<u64, String> {
             match env::var(name) {
                 Ok(v) => v.parse().map_err(|_| format!("{name}={v} is not a number")),
@@ -128,7 +135,7 @@ impl Config {
             max_failures: number("LOCKOUT_MAX_FAILURES", 5)? as u32,
             window_secs: number("LOCKOUT_WINDOW_SECS", 3600)?,
         };
-        let page_token_secret = env::var("PAGE_TOKEN_SECRET").ok().filter(|v| !v.is_empty()).map(Into::into);
+        let page_token_secret = non_empty("PAGE_TOKEN_SECRET").map(Into::into);
         let public_base_url = match env::var("PUBLIC_BASE_URL") {
             Ok(v) if !v.is_empty() => Some(parse_base_url(&v)?),
             _ => None,
@@ -140,8 +147,27 @@ impl Config {
             log_retention_days,
             lockout,
             page_token_secret,
+            page_token_secret_id: non_empty("PAGE_TOKEN_SECRET_ID"),
             public_base_url,
         })
+    }
+
+    /// [`Config::from_env`], then the secrets it names by id, read from Secrets Manager (once,
+    /// at cold start; a value given inline, as locally, wins). A secret that cannot be read
+    /// stops the start: a function without its keys must not serve.
+    pub async fn load() -> Result<Self, String> {
+        let mut config = Self::from_env()?;
+        if config.auth.signing_keys.is_none()
+            && let Some(id) = &config.auth.signing_keys_secret_id
+        {
+            config.auth.signing_keys = Some(crate::secrets::read(id).await?);
+        }
+        if config.page_token_secret.is_none()
+            && let Some(id) = &config.page_token_secret_id
+        {
+            config.page_token_secret = Some(crate::secrets::read(id).await?);
+        }
+        Ok(config)
     }
 
     pub fn for_tables(tables: TableNames) -> Self {
@@ -153,9 +179,14 @@ impl Config {
             log_retention_days: 90,
             lockout: Lockout::default(),
             page_token_secret: None,
+            page_token_secret_id: None,
             public_base_url: None,
         }
     }
+}
+
+fn non_empty(name: &str) -> Option<String> {
+    env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 /// A JSON document from the environment, as JSON or as the base64 of it (for env files,
@@ -167,7 +198,8 @@ fn json_or_base64(name: &str) -> Result<Option<String>, String> {
     }
 }
 
-fn decode_json_or_base64(name: &str, value: &str) -> Result<String, String> {
+/// A JSON document given as JSON or as its base64 (`name` says what it is in an error).
+pub fn decode_json_or_base64(name: &str, value: &str) -> Result<String, String> {
     if value.trim_start().starts_with('{') {
         return Ok(value.to_string());
     }

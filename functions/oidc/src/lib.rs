@@ -5,11 +5,12 @@
 mod token;
 
 use lambda_http::{Request, http::Method};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::sync::LazyLock;
 
 use shared::api::{PublicOrigin, Response, Router, error_response, json};
 use shared::auth::SigningKeys;
+use shared::config::ExposeSecret;
 use shared::store::apps::DynamoApps;
 use shared::store::logs::DynamoLogs;
 
@@ -17,6 +18,9 @@ pub struct App {
     apps: DynamoApps,
     logs: DynamoLogs,
     keys: SigningKeys,
+    /// What `/oidc/jwks` serves: the keys the verifiers accept (`AUTH_JWKS`), so a staged key
+    /// is visible to other verifiers before it signs; locally, the set's own public keys.
+    jwks: Value,
     issuer: String,
     audience: String,
     origin: PublicOrigin,
@@ -44,7 +48,9 @@ pub fn routes() -> &'static [(Method, &'static str)] {
 
 impl App {
     pub fn new(config: &shared::Config, client: aws_sdk_dynamodb::Client, keys: SigningKeys) -> Self {
+        let jwks = published(config).ok().flatten().unwrap_or_else(|| keys.jwks());
         Self {
+            jwks,
             apps: DynamoApps::new(client.clone(), &config.tables.apps),
             logs: DynamoLogs::new(client, &config.tables.logs, config.log_retention_days),
             keys,
@@ -54,35 +60,33 @@ impl App {
         }
     }
 
-    /// The private key set: `SIGNING_KEYS` inline, or the Secrets Manager secret named by
-    /// `SIGNING_KEYS_SECRET_ID` (read once, at cold start).
-    pub async fn load_keys(config: &shared::Config) -> Result<SigningKeys, String> {
-        if let Some(inline) = &config.auth.signing_keys {
-            return SigningKeys::parse(shared::config::ExposeSecret::expose_secret(inline));
-        }
-        let Some(secret_id) = &config.auth.signing_keys_secret_id else {
-            return Err("no signing keys: set SIGNING_KEYS_SECRET_ID (or SIGNING_KEYS locally)".into());
-        };
-        let mut sdk = aws_sdk_secretsmanager::config::Builder::from(&shared::store::function_sdk_config()?);
-        if let Ok(url) = std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER")
-            && !url.is_empty()
+    /// The private key set (`SIGNING_KEYS`, or the secret [`shared::Config::load`] read),
+    /// signing with `SIGNING_KEY_ID` when it is set. A signing key the verifiers do not know
+    /// (absent from `AUTH_JWKS`) stops the start: every token it signed would be refused
+    /// (docs/operations.md, "Rotating the signing key").
+    pub fn signing_keys(config: &shared::Config) -> Result<SigningKeys, String> {
+        let private = config
+            .auth
+            .signing_keys
+            .as_ref()
+            .ok_or("no signing keys: set SIGNING_KEYS_SECRET_ID (or SIGNING_KEYS locally)".to_string())?;
+        let keys = SigningKeys::parse(private.expose_secret())?
+            .signing_with(config.auth.signing_key_id.as_deref())?;
+        if let Some(jwks) = published(config)?
+            && !keys.active().is_listed_in(&jwks)
         {
-            sdk = sdk.endpoint_url(url);
+            return Err(format!(
+                "the signing key {} is not in AUTH_JWKS: publish it first (usersctl keys stage, deploy, then activate)",
+                keys.active().kid
+            ));
         }
-        let client = aws_sdk_secretsmanager::Client::from_conf(sdk.build());
-        let secret = client
-            .get_secret_value()
-            .secret_id(secret_id)
-            .send()
-            .await
-            .map_err(|e| format!("reading the signing keys from {secret_id}: {e}"))?;
-        SigningKeys::parse(secret.secret_string().ok_or("the signing-key secret has no string value")?)
+        Ok(keys)
     }
 
     pub async fn handle(&self, request: Request) -> Response {
         let result = match ROUTER.find(request.method(), request.uri().path()) {
             Ok((Endpoint::Token, _)) => token::issue(self, &request).await,
-            Ok((Endpoint::Jwks, _)) => Ok(json(200, &self.keys.jwks())),
+            Ok((Endpoint::Jwks, _)) => Ok(json(200, &self.jwks)),
             Ok((Endpoint::Discovery, _)) => Ok(self.discovery(&request)),
             Err(err) => Err(err),
         };
@@ -104,4 +108,15 @@ impl App {
             }),
         )
     }
+}
+
+/// The published JWKS (`AUTH_JWKS`), when the deployment gives one.
+fn published(config: &shared::Config) -> Result<Option<Value>, String> {
+    config
+        .auth
+        .public_jwks
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| format!("AUTH_JWKS: {e}"))
 }

@@ -4,9 +4,9 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::api::init_logging();
-    let config = shared::Config::from_env()?;
+    let config = shared::Config::load().await?;
     let client = shared::store::function_client()?;
-    let keys = oidc::App::load_keys(&config).await?;
+    let keys = oidc::App::signing_keys(&config)?;
     let app = oidc::App::new(&config, client, keys);
     shared::api::serve(|request| app.handle(request)).await
 }

@@ -4,7 +4,7 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::api::init_logging();
-    let config = shared::Config::from_env()?;
+    let config = shared::Config::load().await?;
     let client = shared::store::function_client()?;
     let app = passwords::App::new(&config, client)?;
     shared::api::serve(|request| app.handle(request)).await

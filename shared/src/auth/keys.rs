@@ -1,6 +1,10 @@
 //! Signing keys: Ed25519, each a 32-byte seed with a key id. The private key set is JSON
-//! (`{"keys":[{"kid":"…","seed":"<base64url>"}]}`, the first key signs); the public half is a
-//! JWKS document that verifiers load once per cold start.
+//! (`{"keys":[{"kid":"…","seed":"<base64url>"}]}`, the first key signs unless the deployment
+//! names another); the public half is a JWKS document that verifiers load once per cold start.
+//!
+//! A set also records where it stands in a rotation (docs/operations.md, "Rotating the signing
+//! key"): a key staged for the next rotation carries `"next": true` and never signs by
+//! default; keys after the first without that mark are the previous ones, awaiting retirement.
 //!
 //! Ed25519 because a private key is just 32 random bytes (nothing to parse or misconfigure),
 //! signatures are small and verification is fast; tokens are opaque to Logto's clients.
@@ -19,6 +23,8 @@ const PKCS8_ED25519_PREFIX: [u8; 16] =
 struct StoredKey {
     kid: String,
     seed: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    next: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -32,13 +38,21 @@ pub struct SigningKey {
     pub kid: String,
     seed: [u8; 32],
     public: [u8; 32],
+    /// Staged for the next rotation: published first, signing only once activated.
+    next: bool,
 }
 
 impl SigningKey {
     fn from_seed(kid: String, seed: [u8; 32]) -> Result<Self, String> {
         let pair = Ed25519KeyPair::from_seed_unchecked(&seed).map_err(|_| format!("key {kid}: bad seed"))?;
         let public: [u8; 32] = pair.public_key().as_ref().try_into().map_err(|_| "bad public key length")?;
-        Ok(Self { kid, seed, public })
+        Ok(Self { kid, seed, public, next: false })
+    }
+
+    /// Whether `jwks` (a JWKS document) lists this key: same id, same public key.
+    pub fn is_listed_in(&self, jwks: &Value) -> bool {
+        let x = URL_SAFE_NO_PAD.encode(self.public);
+        jwks["keys"].as_array().is_some_and(|keys| keys.iter().any(|k| k["kid"] == *self.kid && k["x"] == *x))
     }
 
     /// A new random key; its id is derived from the public key.
@@ -64,9 +78,30 @@ impl SigningKey {
     }
 }
 
-/// The private key set; the first key is the one that signs.
+/// The private key set; the first key is the one that signs unless the deployment names
+/// another ([`SigningKeys::signing_with`]).
 #[derive(Clone)]
 pub struct SigningKeys(Vec<SigningKey>);
+
+/// Where a key set stands in a two-phase rotation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// One key, signing.
+    Settled,
+    /// A next key is in the set (last), to be published before it signs.
+    Staged,
+    /// The new key signs (first); the previous ones still verify until retired.
+    Activated,
+}
+
+/// Key ids and marks only: a seed never reaches a log or a panic message.
+impl std::fmt::Debug for SigningKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<String> =
+            self.0.iter().map(|k| if k.next { format!("{} (next)", k.kid) } else { k.kid.clone() }).collect();
+        f.debug_tuple("SigningKeys").field(&kids).finish()
+    }
+}
 
 impl SigningKeys {
     pub fn parse(json: &str) -> Result<Self, String> {
@@ -80,11 +115,21 @@ impl SigningKeys {
                     .ok()
                     .and_then(|s| s.try_into().ok())
                     .ok_or_else(|| format!("key {}: the seed must be 32 bytes, base64url", k.kid))?;
-                SigningKey::from_seed(k.kid, seed)
+                let mut key = SigningKey::from_seed(k.kid, seed)?;
+                key.next = k.next;
+                Ok(key)
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        if keys.is_empty() {
-            return Err("signing keys: the set is empty".into());
+            .collect::<Result<Vec<_>, String>>()?;
+        match keys.first() {
+            None => return Err("signing keys: the set is empty".into()),
+            Some(first) if first.next => return Err("signing keys: the first key is marked next".into()),
+            _ => {}
+        }
+        if keys.iter().filter(|k| k.next).count() > 1 {
+            return Err("signing keys: more than one key is marked next".into());
+        }
+        if (1..keys.len()).any(|i| keys[..i].iter().any(|k| k.kid == keys[i].kid)) {
+            return Err("signing keys: two keys share a kid".into());
         }
         Ok(Self(keys))
     }
@@ -93,27 +138,59 @@ impl SigningKeys {
         Self(vec![SigningKey::generate()])
     }
 
-    /// A new key in front (it signs from now on); the others stay published until retired.
-    pub fn rotated(&self) -> Self {
-        let mut keys = vec![SigningKey::generate()];
-        keys.extend(self.0.iter().cloned());
+    pub fn phase(&self) -> Phase {
+        if self.0.iter().any(|k| k.next) {
+            Phase::Staged
+        } else if self.0.len() > 1 {
+            Phase::Activated
+        } else {
+            Phase::Settled
+        }
+    }
+
+    /// A new key at the end, marked next: it is published with the others, and signs nothing
+    /// until [`SigningKeys::activated`].
+    pub fn staged(&self) -> Self {
+        let mut keys = self.0.clone();
+        keys.push(SigningKey { next: true, ..SigningKey::generate() });
         Self(keys)
     }
 
-    /// The set without `kid`; refuses to drop the last key.
-    pub fn retired(&self, kid: &str) -> Result<Self, String> {
-        let keys: Vec<_> = self.0.iter().filter(|k| k.kid != kid).cloned().collect();
-        if keys.len() == self.0.len() {
-            return Err(format!("no key {kid} in the set"));
+    /// The next key moves to the front and signs from now on; the previous ones still verify.
+    /// Without a next key, the set as it is.
+    pub fn activated(&self) -> Self {
+        let mut keys = self.0.clone();
+        if let Some(i) = keys.iter().position(|k| k.next) {
+            let mut next = keys.remove(i);
+            next.next = false;
+            keys.insert(0, next);
         }
-        if keys.is_empty() {
-            return Err("cannot retire the only key".into());
+        Self(keys)
+    }
+
+    /// Only the signing key: the previous ones are gone, and so is a staged next key.
+    pub fn retired(&self) -> Self {
+        Self(vec![self.0[0].clone()])
+    }
+
+    /// The set with `kid` as the signing key (the deployment's `SIGNING_KEY_ID`); without one,
+    /// the set as it is.
+    pub fn signing_with(mut self, kid: Option<&str>) -> Result<Self, String> {
+        if let Some(kid) = kid {
+            let i =
+                self.0.iter().position(|k| k.kid == kid).ok_or(format!("no signing key {kid} in the set"))?;
+            let key = self.0.remove(i);
+            self.0.insert(0, key);
         }
-        Ok(Self(keys))
+        Ok(self)
     }
 
     pub fn active(&self) -> &SigningKey {
         &self.0[0]
+    }
+
+    pub fn keys(&self) -> &[SigningKey] {
+        &self.0
     }
 
     /// The private set as JSON (for Secrets Manager or the local stack; never logged).
@@ -122,7 +199,7 @@ impl SigningKeys {
             keys: self
                 .0
                 .iter()
-                .map(|k| StoredKey { kid: k.kid.clone(), seed: URL_SAFE_NO_PAD.encode(k.seed) })
+                .map(|k| StoredKey { kid: k.kid.clone(), seed: URL_SAFE_NO_PAD.encode(k.seed), next: k.next })
                 .collect(),
         };
         serde_json::to_string(&set).expect("serialisable")

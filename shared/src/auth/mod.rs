@@ -6,7 +6,7 @@ pub mod keys;
 use jsonwebtoken::{Algorithm, Header, Validation, decode, decode_header, encode};
 use serde::{Deserialize, Serialize};
 
-pub use keys::{PublicKeys, SigningKey, SigningKeys};
+pub use keys::{Phase, PublicKeys, SigningKey, SigningKeys};
 
 use crate::error::Error;
 
@@ -274,21 +274,48 @@ mod tests {
     #[test]
     fn rotation_keeps_old_tokens_valid_until_the_old_key_is_retired() {
         let old = SigningKeys::generate();
+        assert_eq!(old.phase(), Phase::Settled);
         let old_token = issue(old.active(), ISS, AUD, "app1", "all", now());
-        let rotated = old.rotated();
-        let new_token = issue(rotated.active(), ISS, AUD, "app1", "all", now());
-        assert_ne!(rotated.active().kid, old.active().kid);
+
+        let staged = old.staged();
+        assert_eq!(staged.phase(), Phase::Staged);
+        assert_eq!(staged.active().kid, old.active().kid, "a staged key does not sign");
+        let reparsed = SigningKeys::parse(&staged.to_json()).unwrap();
+        assert_eq!((reparsed.phase(), reparsed.jwks()), (Phase::Staged, staged.jwks()), "the mark is stored");
+
+        let activated = staged.activated();
+        assert_eq!(activated.phase(), Phase::Activated);
+        assert_eq!(activated.active().kid, staged.keys()[1].kid, "the staged key signs once activated");
+        assert_eq!(activated.activated().jwks(), activated.jwks(), "activating twice changes nothing");
+        let new_token = issue(activated.active(), ISS, AUD, "app1", "all", now());
         for token in [&old_token, &new_token] {
-            assert!(verifier(&rotated).authenticate(Some(&format!("Bearer {token}"))).is_ok());
+            assert!(verifier(&activated).authenticate(Some(&format!("Bearer {token}"))).is_ok());
         }
-        let retired = rotated.retired(&old.active().kid).unwrap();
+
+        let retired = activated.retired();
+        assert_eq!(
+            (retired.phase(), retired.active().kid.as_str()),
+            (Phase::Settled, activated.active().kid.as_str())
+        );
         assert!(matches!(
             verifier(&retired).authenticate(Some(&format!("Bearer {old_token}"))),
             Err(Error::Unauthorized(_))
         ));
         assert!(verifier(&retired).authenticate(Some(&format!("Bearer {new_token}"))).is_ok());
-        assert!(retired.retired(&retired.active().kid).is_err(), "the last key stays");
-        let reparsed = SigningKeys::parse(&retired.to_json()).unwrap();
-        assert_eq!(reparsed.jwks(), retired.jwks());
+    }
+
+    #[test]
+    fn a_key_set_is_refused_when_its_rotation_marks_make_no_sense() {
+        let staged = SigningKeys::generate().staged().to_json();
+        let first_marked = staged.replacen(r#""seed""#, r#""next":true,"seed""#, 1);
+        assert!(SigningKeys::parse(&first_marked).unwrap_err().contains("first key"));
+        let set: serde_json::Value = serde_json::from_str(&staged).unwrap();
+        let twice =
+            serde_json::json!({ "keys": [set["keys"][0], set["keys"][1], set["keys"][1]] }).to_string();
+        assert!(SigningKeys::parse(&twice).is_err(), "two next keys, one kid twice");
+        let kid = set["keys"][1]["kid"].as_str().unwrap();
+        let chosen = SigningKeys::parse(&staged).unwrap().signing_with(Some(kid)).unwrap();
+        assert_eq!(chosen.active().kid, kid);
+        assert!(SigningKeys::parse(&staged).unwrap().signing_with(Some("nope")).is_err());
     }
 }
