@@ -271,3 +271,109 @@ fn the_readmes_sam_local_commands_name_real_functions_and_events() {
         assert!(section.contains(script) && std::path::Path::new(&format!("{root}/{script}")).is_file());
     }
 }
+
+/// The secrets a function's environment names by id (`*_SECRET_ID`, as `Config::load` reads
+/// them) and the secrets its policy lets it read, each as the `!Ref` target.
+fn secrets_named_and_granted(template: &Value, function: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
+    let target = |value: &Value| match value {
+        Value::Tagged(tagged) if tagged.tag == "Ref" => tagged.value.as_str().map(str::to_string),
+        _ => None,
+    };
+    let mut named = BTreeSet::new();
+    for variables in [
+        &template["Globals"]["Function"]["Environment"]["Variables"],
+        &function["Properties"]["Environment"]["Variables"],
+    ] {
+        for (name, value) in variables.as_mapping().into_iter().flatten() {
+            if name.as_str().is_some_and(|n| n.ends_with("_SECRET_ID")) {
+                named.insert(target(value).expect("a secret id is a !Ref"));
+            }
+        }
+    }
+    let mut granted = BTreeSet::new();
+    let policies = function["Properties"]["Policies"].as_sequence().cloned().unwrap_or_default();
+    for statement in policies.iter().flat_map(|p| p["Statement"].as_sequence().cloned().unwrap_or_default()) {
+        let actions = format!("{:?}", statement["Action"]);
+        if actions.contains("secretsmanager:") {
+            assert!(!actions.contains('*'), "no wildcard Secrets Manager action: {actions}");
+            for resource in statement["Resource"].as_sequence().unwrap() {
+                granted.insert(target(resource).expect("a secret grant names one secret"));
+            }
+        }
+    }
+    (named, granted)
+}
+
+#[test]
+fn no_secret_sits_in_a_plain_environment_variable() {
+    let template = template();
+    // Secrets are Secrets Manager ids in the environment, never values: no NoEcho parameter
+    // (a secret typed into a deploy) and no page-token key as a parameter.
+    for (name, parameter) in template["Parameters"].as_mapping().unwrap() {
+        assert!(parameter.get("NoEcho").is_none(), "{name:?} is a secret parameter");
+    }
+    assert_eq!(template["Resources"]["PageTokenKey"]["Type"], "AWS::SecretsManager::Secret");
+    assert!(template["Resources"]["PageTokenKey"]["Properties"].get("GenerateSecretString").is_some());
+    let mut readers = BTreeSet::new();
+    for (name, function) in template["Resources"].as_mapping().unwrap() {
+        if function["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let (named, granted) = secrets_named_and_granted(&template, function);
+        assert_eq!(named, granted, "{name:?}: the secrets it names (left) and may read (right) differ");
+        for secret in granted {
+            readers.insert((name.as_str().unwrap().to_string(), secret));
+        }
+    }
+    let expected: BTreeSet<(String, String)> = [
+        ("UsersFunction", "PageTokenKey"),
+        ("LogsFunction", "PageTokenKey"),
+        ("OidcFunction", "SigningKeysSecretArn"),
+    ]
+    .into_iter()
+    .map(|(f, s)| (f.to_string(), s.to_string()))
+    .collect();
+    assert_eq!(readers, expected, "only oidc reads the signing keys; only users and logs page");
+    let oidc = &template["Resources"]["OidcFunction"]["Properties"]["Environment"]["Variables"];
+    assert!(refers_to(&oidc["SIGNING_KEY_ID"], "SigningKeyId"));
+}
+
+#[test]
+fn the_readmes_deploy_guide_gives_every_required_parameter_and_names_real_ones() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let start = readme.find("## Deploying to AWS").expect("the README has a deploy guide");
+    let section = &readme[start..start + readme[start..].find("### Template parameters").unwrap()];
+    let template = template();
+    let parameters = template["Parameters"].as_mapping().unwrap();
+    // `ParameterKey=Name,…` and `--parameter-overrides Name=…` forms.
+    let mut named = BTreeSet::new();
+    for (at, _) in section.match_indices("ParameterKey=") {
+        named.insert(section[at + 13..].split(',').next().unwrap().to_string());
+    }
+    for (at, _) in section.match_indices("--parameter-overrides ") {
+        let word = section[at + 22..].split_whitespace().next().unwrap();
+        if let Some((name, _)) = word.split_once('=') {
+            named.insert(name.to_string());
+        }
+    }
+    assert!(named.len() >= 3, "{named:?}");
+    for name in &named {
+        assert!(parameters.contains_key(name.as_str()), "the guide names {name}, which template.yaml lacks");
+    }
+    let first_deploy = &section[section.find("sam deploy").unwrap()..];
+    let first_deploy = &first_deploy[..first_deploy.find("\n\n").unwrap_or(first_deploy.len())];
+    for (name, parameter) in parameters {
+        if parameter.get("Default").is_none() {
+            let name = name.as_str().unwrap();
+            assert!(first_deploy.contains(&format!("ParameterKey={name},")), "the first deploy gives {name}");
+        }
+    }
+    // The rotation's lines print what they deploy: usersctl's output names the same parameters.
+    for (command, parameter) in
+        [("keys stage", "AuthJwks"), ("keys activate", "SigningKeyId"), ("keys retire", "AuthJwks")]
+    {
+        let line = section.lines().find(|l| l.contains(command)).unwrap_or_else(|| panic!("{command}"));
+        assert!(line.contains(&format!("{parameter}=\"${parameter}\"")), "{line}");
+    }
+}

@@ -17,7 +17,7 @@ struct Sample {
 }
 
 async fn cold_start(setup: &Setup, binary: &str, event: bytes::Bytes) -> Sample {
-    let function = Function::start(&Setup::binary(binary), &setup.function_env()).await;
+    let function = Function::start(&Setup::binary(binary), &setup.function_env(binary)).await;
     let answer = function.invoke(event).await;
     let status = lambda::status(&answer.body);
     assert!(status == 200, "{binary} answered its first event with {status}: {}", answer.body);
@@ -96,7 +96,9 @@ pub async fn measure(setup: &Setup, fixture: &Fixture) -> Section {
          floor, `hello-dynamo`, is the same plus one `GetItem` per request from a default SDK \
          client (the least a function that reads DynamoDB can do). Events: \
          `users` GET /api/users/{{id}}, `passwords` GET …/has-password, `logs` GET /api/logs, \
-         `oidc` GET /oidc/jwks, `docs` GET /api/swagger.json, all with a valid token.\n\n{}",
+         `oidc` GET /oidc/jwks, `docs` GET /api/swagger.json, all with a valid token. As on AWS, \
+         `users` and `logs` read the page-token key and `oidc` the signing keys from Secrets \
+         Manager (the emulator's, over plain HTTP on localhost) during init.\n\n{}",
         table(
             &[
                 "function",

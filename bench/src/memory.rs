@@ -129,7 +129,9 @@ pub async fn measure(setup: &Setup, fixture: &Fixture) -> Section {
     let passwords_mb = passwords_memory_mb();
     let (mut rows, mut results, mut budgets) = (Vec::new(), Vec::new(), Vec::new());
     for load in &loads {
-        let function = Arc::new(Function::start(&Setup::binary(load.function), &setup.function_env()).await);
+        let function = Arc::new(
+            Function::start(&Setup::binary(load.function), &setup.function_env(load.function)).await,
+        );
         let port = front_door(function.clone()).await;
         let script = std::env::temp_dir().join(format!("bench-{}-{}.lua", load.function, std::process::id()));
         std::fs::write(&script, wrk_script(load.method, &load.headers, load.body.as_deref())).unwrap();

@@ -15,10 +15,18 @@ pub struct Setup {
     pub endpoint: String,
     pub config: shared::Config,
     pub keys: shared::auth::SigningKeys,
+    /// The emulator's Secrets Manager secrets holding the keys and the page-token key, which
+    /// the function binaries read at cold start as they do on AWS.
+    secret_ids: SecretIds,
     pub client: Client,
     /// `Bearer <token>` with every scope.
     pub authorization: String,
     pub quick: bool,
+}
+
+struct SecretIds {
+    signing_keys: String,
+    page_token_key: String,
 }
 
 /// The functions as the bench calls them in-process, on a metered client.
@@ -37,11 +45,30 @@ impl Setup {
         let config = Self::fresh_config();
         let keys = shared::auth::SigningKeys::generate();
         let client = shared::store::client_from_env().await;
-        let mut setup = Self { endpoint, config, keys, client, authorization: String::new(), quick };
+        let secret_ids = Self::create_secrets(&endpoint, &keys).await;
+        let mut setup =
+            Self { endpoint, config, keys, secret_ids, client, authorization: String::new(), quick };
         setup.config.auth.signing_keys = Some(setup.keys.to_json().into());
         setup.create_tables().await;
         setup.authorization = format!("Bearer {}", setup.token("all"));
         setup
+    }
+
+    async fn create_secrets(endpoint: &str, keys: &shared::auth::SigningKeys) -> SecretIds {
+        let sdk = shared::store::sdk_config().await;
+        let secrets = aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&sdk).endpoint_url(endpoint).build(),
+        );
+        let prefix = format!("bench{}", random_id(6));
+        let create = async |name: &str, value: String| -> String {
+            let created =
+                secrets.create_secret().name(format!("{prefix}/{name}")).secret_string(value).send();
+            created.await.expect("the emulator stores secrets").arn().expect("an ARN").to_string()
+        };
+        SecretIds {
+            signing_keys: create("signing-keys", keys.to_json()).await,
+            page_token_key: create("page-token-key", random_id(64)).await,
+        }
     }
 
     fn fresh_config() -> shared::Config {
@@ -74,20 +101,28 @@ impl Setup {
         me.with_file_name(name)
     }
 
-    /// The environment a deployed function gets from the template, aimed at these tables.
-    pub fn function_env(&self) -> Vec<(String, String)> {
+    /// The environment the function built from `binary` gets from the template, aimed at these
+    /// tables and at the emulator's Secrets Manager.
+    pub fn function_env(&self, binary: &str) -> Vec<(String, String)> {
         let tables = &self.config.tables;
         let mut env: Vec<(String, String)> = [
             ("USERS_TABLE", tables.users.clone()),
             ("LOGS_TABLE", tables.logs.clone()),
             ("APPS_TABLE", tables.apps.clone()),
             ("AUTH_JWKS", self.keys.jwks().to_string()),
-            ("SIGNING_KEYS", self.keys.to_json()),
             ("AWS_ENDPOINT_URL_DYNAMODB", self.endpoint.clone()),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", self.endpoint.clone()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+        match binary {
+            "oidc" => env.push(("SIGNING_KEYS_SECRET_ID".into(), self.secret_ids.signing_keys.clone())),
+            "users" | "logs" => {
+                env.push(("PAGE_TOKEN_SECRET_ID".into(), self.secret_ids.page_token_key.clone()))
+            }
+            _ => {}
+        }
         for name in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
             env.push((name.into(), std::env::var(name).unwrap_or_else(|_| "test".into())));
         }

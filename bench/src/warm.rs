@@ -100,9 +100,8 @@ pub async fn measure(setup: &Setup, fixture: &Fixture) -> Section {
             runs: runs / 10,
         },
     ];
-    let env = setup.function_env();
-    let users = Function::start(&Setup::binary("users"), &env).await;
-    let passwords = Function::start(&Setup::binary("passwords"), &env).await;
+    let users = Function::start(&Setup::binary("users"), &setup.function_env("users")).await;
+    let passwords = Function::start(&Setup::binary("passwords"), &setup.function_env("passwords")).await;
     let floor = floor_client().await;
     let table_name = setup.config.tables.users.clone();
     let user_pk = format!("user#{user}");
