@@ -6,8 +6,10 @@ use clap::{Args, Parser, Subcommand};
 use std::io::Read;
 use std::process::ExitCode;
 
+use admin::rotation;
 use shared::auth::{Scope, SigningKeys};
 use shared::config::TableNames;
+use shared::store::Timeouts;
 use shared::store::apps::{DynamoApps, M2mApp, hash_secret, new_secret};
 
 #[derive(Parser)]
@@ -56,7 +58,7 @@ enum Command {
     /// Machine-to-machine apps: the clients that get tokens.
     #[command(subcommand)]
     Apps(AppsCommand),
-    /// Signing-key sets, as JSON on stdin and stdout (no AWS access).
+    /// Signing keys: a first set, its public half, and the two-phase rotation of a deployed stack.
     #[command(subcommand)]
     Keys(KeysCommand),
 }
@@ -86,14 +88,19 @@ enum AppsCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// A new private signing-key set.
+    /// A new private signing-key set, as JSON on stdout (no AWS access).
     Generate,
-    /// The set on stdin with a new signing key in front (the old ones still verify).
-    Rotate,
-    /// The set on stdin without the key KID.
-    Retire { kid: String },
-    /// The public JWKS of the set on stdin (for the AuthJwks parameter).
+    /// The public JWKS of the set on stdin (no AWS access).
     Jwks,
+    /// Rotation, step 1 of 3: a next key joins the stack's secret, signing nothing; prints
+    /// the AuthJwks to deploy. Needs --stack-name.
+    Stage,
+    /// Rotation, step 2 of 3: once the deployed AuthJwks lists the next key, it becomes the
+    /// signing key; prints the SigningKeyId to deploy. Needs --stack-name.
+    Activate,
+    /// Rotation, step 3 of 3: a token's lifetime after SigningKeyId is deployed, only the
+    /// signing key remains; prints the AuthJwks to deploy. Needs --stack-name.
+    Retire,
 }
 
 fn scope(value: &str) -> Result<String, String> {
@@ -118,7 +125,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Keys(command) => keys(command),
+        Command::Keys(command) => keys(&cli.target, command).await,
         Command::Setup => {
             let (config, client) = connect(&cli.target).await?;
             let created =
@@ -159,7 +166,7 @@ fn text(err: impl std::fmt::Display) -> String {
 
 /// The configuration (table names from the stack when one is named) and a DynamoDB client.
 async fn connect(target: &Target) -> Result<(shared::Config, aws_sdk_dynamodb::Client), String> {
-    let timeouts = shared::store::Timeouts::patient();
+    let timeouts = Timeouts::patient();
     let sdk =
         shared::store::tool_sdk_config(target.region.as_deref(), target.profile.as_deref(), timeouts).await;
     let mut config = shared::Config::from_env()?;
@@ -257,18 +264,34 @@ async fn find(store: &DynamoApps, client_id: &str) -> Result<M2mApp, String> {
     store.get(client_id).await.map_err(text)?.ok_or_else(|| format!("no app {client_id}"))
 }
 
-fn keys(command: KeysCommand) -> Result<(), String> {
-    let stdin_set = || -> Result<SigningKeys, String> {
-        let mut json = String::new();
-        std::io::stdin().read_to_string(&mut json).map_err(text)?;
-        SigningKeys::parse(&json)
+async fn keys(target: &Target, command: KeysCommand) -> Result<(), String> {
+    let phase = match command {
+        KeysCommand::Generate => {
+            println!("{}", SigningKeys::generate().to_json());
+            return Ok(());
+        }
+        KeysCommand::Jwks => {
+            let mut json = String::new();
+            std::io::stdin().read_to_string(&mut json).map_err(text)?;
+            println!("{}", SigningKeys::parse(&json)?.jwks());
+            return Ok(());
+        }
+        KeysCommand::Stage => rotation::Command::Stage,
+        KeysCommand::Activate => rotation::Command::Activate,
+        KeysCommand::Retire => rotation::Command::Retire,
     };
-    let out = match command {
-        KeysCommand::Generate => SigningKeys::generate().to_json(),
-        KeysCommand::Rotate => stdin_set()?.rotated().to_json(),
-        KeysCommand::Retire { kid } => stdin_set()?.retired(&kid)?.to_json(),
-        KeysCommand::Jwks => stdin_set()?.jwks().to_string(),
-    };
-    println!("{out}");
+    let stack =
+        target.stack_name.as_deref().ok_or("the rotation works on a deployed stack: give --stack-name")?;
+    let sdk = shared::store::tool_sdk_config(
+        target.region.as_deref(),
+        target.profile.as_deref(),
+        Timeouts::patient(),
+    )
+    .await;
+    let step = rotation::Aws::new(&sdk).run(stack, phase, std::time::SystemTime::now()).await?;
+    eprintln!("{}", step.summary);
+    let (parameter, value) = &step.parameter;
+    eprintln!("  sam deploy --stack-name {stack} --parameter-overrides {parameter}=\"${parameter}\"");
+    println!("{parameter}={value}");
     Ok(())
 }

@@ -1,0 +1,3 @@
+//! What `usersctl` does beyond a single store call, as a library its tests drive directly.
+
+pub mod rotation;
