@@ -6,7 +6,7 @@ use lambda_http::http::Method;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use integration_tests::{Env, Reply};
+use integration_tests::Env;
 use shared::domain::User;
 use shared::domain::log::{LogEntry, LogKey, Origin};
 use shared::store::users::UserStore;
@@ -76,17 +76,7 @@ async fn every_event_answers_its_documented_status() {
     for (name, status) in EXPECTED {
         let (request, raw) = load(name, &bearer, &basic);
         assert_eq!(request.uri().path(), raw["rawPath"].as_str().unwrap(), "{name}: path");
-        let path = request.uri().path().to_string();
-        let is_password =
-            path.ends_with("/password") || path.ends_with("/verify") || path.ends_with("/has-password");
-        let response = match path.as_str() {
-            p if p.starts_with("/api/users") && is_password => env.passwords.handle(request).await,
-            p if p.starts_with("/api/users") => env.users.handle(request).await,
-            p if p.starts_with("/api/logs") => env.logs.handle(request).await,
-            p if p.starts_with("/oidc/") => env.oidc.handle(request).await,
-            _ => docs::handle(request).await,
-        };
-        let reply = Reply::from(response);
+        let reply = env.send(request).await;
         assert_eq!(reply.status, *status, "{name}: {}", reply.body);
     }
 }

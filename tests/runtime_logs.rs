@@ -2,6 +2,7 @@
 //! runtime traces every raw event (bearer token, password), the SDK traces every request
 //! (password digests in user items); none of it may reach a log line. The function's
 //! subscriber (`shared::api::logging`) keeps everything but our own code at INFO or above.
+//! The access line the loop writes for the request carries the runtime's ids and no secret.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -37,6 +38,7 @@ async fn runtime_api(event: Bytes, answers: mpsc::UnboundedSender<Bytes>) -> Str
                         let deadline = shared::domain::now_ms() + 30_000;
                         let response = Response::builder()
                             .header("lambda-runtime-aws-request-id", "req-1")
+                            .header("lambda-runtime-trace-id", "Root=1-6749f0a0-0123456789abcdef01234567")
                             .header("lambda-runtime-deadline-ms", deadline.to_string())
                             .header(
                                 "lambda-runtime-invoked-function-arn",
@@ -65,6 +67,7 @@ async fn no_secret_reaches_a_log_line_through_the_runtime_at_trace() {
     unsafe {
         std::env::set_var("AWS_LAMBDA_LOG_LEVEL", "TRACE");
         std::env::set_var("RUST_LOG", "trace");
+        std::env::set_var("AWS_LAMBDA_LOG_FORMAT", "JSON");
     }
     let capture = Capture::default();
     let writer = capture.clone();
@@ -96,7 +99,11 @@ async fn no_secret_reaches_a_log_line_through_the_runtime_at_trace() {
         std::env::set_var("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/passwords");
     }
     // The runtime loop never returns: it runs until the answer arrives, then is dropped.
-    let runtime = shared::api::serve(|request| env.passwords.handle(request));
+    let access = Capture::default();
+    let access_writer = access.clone();
+    let write = move |line: &str| access_writer.push_line(line);
+    let runtime =
+        shared::api::serve_with("passwords", passwords::routes(), |r| env.passwords.handle(r), write);
     let answer = tokio::select! {
         answer = answered.recv() => answer.unwrap(),
         stopped = runtime => panic!("the runtime stopped: {stopped:?}"),
@@ -105,7 +112,20 @@ async fn no_secret_reaches_a_log_line_through_the_runtime_at_trace() {
     let answer: Value = serde_json::from_slice(&answer).unwrap();
     assert_eq!(answer["statusCode"], 204, "the verify went through the runtime: {answer}");
 
-    let lines = capture.text();
+    let access_lines = access.text();
+    let lines = capture.text() + &access_lines;
+    let [line] = access_lines.lines().collect::<Vec<_>>()[..] else {
+        panic!("one access line: {access_lines}")
+    };
+    let line: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(line["requestId"], "req-1", "{line}");
+    assert_eq!(line["traceId"], "Root=1-6749f0a0-0123456789abcdef01234567", "{line}");
+    assert_eq!(
+        (line["route"].as_str(), line["status"].as_u64()),
+        (Some("/api/users/{userId}/password/verify"), Some(204))
+    );
+    // Not this process's first request (the user was created through the gateway above).
+    assert_eq!((line["PasswordVerified"].as_f64(), line["coldStart"].as_bool()), (Some(1.0), Some(false)));
     let stored = env.get(&format!("/api/users/{id}?includePasswordHash=true")).await;
     let digest = stored.body["passwordDigest"].as_str().unwrap().to_string();
     let bearer = token.trim_start_matches("Bearer ");

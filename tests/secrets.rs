@@ -1,6 +1,6 @@
 //! After traffic through every function — passwords set, imported and verified, tokens issued
-//! and used — no log item and no captured log line holds a password, digest, client secret,
-//! token or signing key.
+//! and used — no log item, no captured log line (the functions' own subscriber at TRACE) and
+//! no access line holds a password, digest, client secret, token, signing key, email or phone.
 
 use lambda_http::http::Method;
 use serde_json::json;
@@ -9,13 +9,15 @@ use integration_tests::{Capture, Env};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_a_log() {
+    // SAFETY: this test binary runs this one test; nothing else reads the environment meanwhile.
+    unsafe {
+        std::env::set_var("AWS_LAMBDA_LOG_LEVEL", "TRACE");
+        std::env::set_var("AWS_LAMBDA_LOG_FORMAT", "JSON");
+    }
     let capture = Capture::default();
     let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || writer.clone())
-        .init();
+    tracing::subscriber::set_global_default(shared::api::logging::subscriber(move || writer.clone()))
+        .unwrap();
     tracing::info!("capture started");
 
     let env = Env::new().await;
@@ -25,7 +27,13 @@ async fn no_secret_reaches_a_log() {
     let legacy_hash = "b109f3bbbc244eb82441917ed06d618b9008dd09b3befd1b5e07394c706a8bb980b1d7785e5976ec049b46df5f1326af5a2ea6d103fd07c95385ffab0cacbc86";
     let legacy = json!(["sha512", ["@"], legacy_hash]).to_string();
 
-    let with_password = env.create_user(json!({"username": "s1", "password": plain})).await;
+    let (email, phone) = ("private.person@example.com", "14155550123");
+    let with_password = env
+        .create_user(
+            json!({"username": "s1", "password": plain, "primaryEmail": email, "primaryPhone": phone}),
+        )
+        .await;
+    env.get(&format!("/api/users?search=%25{email}%25")).await;
     let with_md5 =
         env.create_user(json!({"username": "s2", "passwordDigest": md5, "passwordAlgorithm": "MD5"})).await;
     let with_legacy = env
@@ -64,7 +72,9 @@ async fn no_secret_reaches_a_log() {
         env.client.scan().table_name(&env.config.tables.logs).send().await.unwrap().items.unwrap();
     assert_eq!(log_items.len(), 10, "3 creates, 1 password change, 4 verifies, 1 token, 1 refused");
     let stored_logs = format!("{log_items:?}");
-    let lines = capture.text();
+    let access = env.access.text();
+    assert!(access.lines().count() >= 2 * 14, "an access line (JSON and text) per request: {access}");
+    let lines = capture.text() + &access;
     assert!(lines.contains("capture started"), "the capture works");
     let refusal = lines.lines().find(|l| l.contains("token request refused")).expect("refusals are logged");
     assert!(refusal.contains(&app.client_id) && refusal.contains("invalid_client"), "{refusal}");
@@ -83,6 +93,8 @@ async fn no_secret_reaches_a_log() {
         &admin_token,
         "not-a-real-token-3c9d",
         &seed,
+        email,
+        phone,
     ];
     for secret in secrets {
         assert!(!stored_logs.contains(secret), "a log item holds a secret: {secret}");

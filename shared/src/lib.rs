@@ -7,6 +7,7 @@ pub mod domain;
 pub mod error;
 pub mod secrets;
 pub mod store;
+pub mod telemetry;
 pub mod users;
 
 pub use config::Config;

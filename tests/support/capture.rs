@@ -12,6 +12,13 @@ impl Capture {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
+
+    /// Keeps `line` and a newline (an access-line writer).
+    pub fn push_line(&self, line: &str) {
+        let mut bytes = self.0.lock().unwrap();
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+    }
 }
 
 impl Write for Capture {

@@ -24,6 +24,8 @@ pub struct Env {
     pub oidc: oidc::App,
     /// `Bearer <token>` with scope `all`, sent by the helpers below.
     pub admin_authorization: String,
+    /// Every access line the requests sent through [`Env::gateway`] wrote, JSON then text.
+    pub access: Capture,
 }
 
 /// The emulator's endpoint; tests that need it fail loudly without it.
@@ -52,7 +54,9 @@ impl Env {
         let logs = logs::App::new(&config, client.clone()).expect("logs function starts");
         let oidc = oidc::App::new(&config, client.clone(), keys.clone());
         let admin_authorization = String::new();
-        let mut env = Self { client, config, keys, users, passwords, logs, oidc, admin_authorization };
+        let access = Capture::default();
+        let mut env =
+            Self { client, config, keys, users, passwords, logs, oidc, admin_authorization, access };
         env.admin_authorization = format!("Bearer {}", env.token("all"));
         env
     }
@@ -126,22 +130,35 @@ impl Env {
 
     /// Sends a prepared request to the function that serves its route.
     pub async fn send(&self, request: Request) -> Reply {
+        Reply::from(Box::pin(self.gateway(request)).await.0)
+    }
+
+    /// The in-process API Gateway: the function whose own `routes()` match the path answers
+    /// (the users function for unmatched paths, as the template's `$default` route does),
+    /// through `shared::api::observe`, as under Lambda; with the access line it would write.
+    pub async fn gateway(
+        &self,
+        request: Request,
+    ) -> (lambda_http::Response<Body>, shared::telemetry::AccessLine) {
+        use shared::api::{observe, router::pattern_of};
+        // Boxed: five handlers' futures inside one test's future overflow a test thread's
+        // stack in unoptimised builds.
         let path = request.uri().path().to_string();
-        if path.starts_with("/oidc/") {
-            return Reply::from(self.oidc.handle(request).await);
-        }
-        if path.starts_with("/api/logs") {
-            return Reply::from(self.logs.handle(request).await);
-        }
-        let is_password_route = path.ends_with("/password")
-            || path.ends_with("/password/verify")
-            || path.ends_with("/has-password");
-        let response = if is_password_route {
-            self.passwords.handle(request).await
+        let serves = |routes: &[(Method, &'static str)]| pattern_of(routes, &path).is_some();
+        let (response, line) = if serves(passwords::routes()) {
+            observe("passwords", passwords::routes(), request, |r| Box::pin(self.passwords.handle(r))).await
+        } else if serves(logs::routes()) {
+            observe("logs", logs::routes(), request, |r| Box::pin(self.logs.handle(r))).await
+        } else if serves(oidc::routes()) {
+            observe("oidc", oidc::routes(), request, |r| Box::pin(self.oidc.handle(r))).await
+        } else if serves(docs::routes()) {
+            observe("docs", docs::routes(), request, |r| Box::pin(docs::handle(r))).await
         } else {
-            self.users.handle(request).await
+            observe("users", users::routes(), request, |r| Box::pin(self.users.handle(r))).await
         };
-        Reply::from(response)
+        self.access.push_line(&line.to_json(shared::telemetry::DEFAULT_NAMESPACE));
+        self.access.push_line(&line.to_text());
+        (response, line)
     }
 
     pub async fn get(&self, path: &str) -> Reply {

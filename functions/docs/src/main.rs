@@ -3,5 +3,5 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::api::init_logging();
-    shared::api::serve(docs::handle).await
+    shared::api::serve("docs", docs::routes(), docs::handle).await
 }

@@ -7,5 +7,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = shared::Config::load().await?;
     let client = shared::store::function_client()?;
     let app = logs::App::new(&config, client)?;
-    shared::api::serve(|request| app.handle(request)).await
+    shared::api::serve("logs", logs::routes(), |request| app.handle(request)).await
 }

@@ -8,5 +8,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     let client = shared::store::function_client()?;
     let keys = oidc::App::signing_keys(&config)?;
     let app = oidc::App::new(&config, client, keys);
-    shared::api::serve(|request| app.handle(request)).await
+    shared::api::serve("oidc", oidc::routes(), |request| app.handle(request)).await
 }

@@ -117,6 +117,9 @@ pub async fn issue(app: &App, request: &Request) -> Result<Response> {
     let (record, scope) = match grant(app, &form, &credentials).await? {
         Ok(granted) => granted,
         Err(Refusal { error, known_app }) => {
+            if known_app {
+                shared::telemetry::note_caller(&credentials.client_id);
+            }
             // Failed exchanges are visible to operators and in the activity log, like
             // successes: who tried (never with what secret), from where, and why not.
             let parts = error.parts();
@@ -135,6 +138,7 @@ pub async fn issue(app: &App, request: &Request) -> Result<Response> {
             return Err(error);
         }
     };
+    shared::telemetry::note_caller(&record.client_id);
     let now = shared::domain::now_ms() / 1000;
     let token = auth::issue(app.keys.active(), &app.issuer, &app.audience, &record.client_id, &scope, now);
     // No token leaves without its log entry.

@@ -7,5 +7,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = shared::Config::load().await?;
     let client = shared::store::function_client()?;
     let app = users::App::new(&config, client)?;
-    shared::api::serve(|request| app.handle(request)).await
+    shared::api::serve("users", users::routes(), |request| app.handle(request)).await
 }

@@ -28,10 +28,15 @@ where
         setting.as_deref().ok().and_then(|s| LevelFilter::from_str(s).ok()).unwrap_or(LevelFilter::INFO);
     let levels = EnvFilter::builder().with_default_directive(level.into()).from_env_lossy();
     let verbose_only_for_own_code = filter_fn(|meta| *meta.level() <= Level::INFO || is_own(meta.target()));
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let json = is_json();
     let format = tracing_subscriber::fmt::layer().with_target(false).without_time().with_writer(writer);
     let format = if json { format.json().boxed() } else { format.boxed() };
     tracing_subscriber::registry().with(levels).with(verbose_only_for_own_code).with(format)
+}
+
+/// Whether lines are JSON (`AWS_LAMBDA_LOG_FORMAT=JSON`, as the template sets) or text.
+pub fn is_json() -> bool {
+    std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"))
 }
 
 /// Installs [`subscriber`] on stdout for the whole process.

@@ -12,6 +12,7 @@ pub use router::{Params, Route, Router};
 
 use lambda_http::{
     Request,
+    http::Method,
     http::header::{AUTHORIZATION, IF_MATCH},
     service_fn,
 };
@@ -30,6 +31,9 @@ pub fn authorize<E: Copy>(
 ) -> Result<(E, Params, Caller), Error> {
     let header = request.headers().get(AUTHORIZATION).map(|h| h.to_str().unwrap_or_default());
     let mut caller = verifier.authenticate(header)?;
+    if let Some(client) = caller.application_id.as_deref().or(caller.subject.as_deref()) {
+        crate::telemetry::note_caller(client);
+    }
     let ((endpoint, scope), params) = router.find(request.method(), request.uri().path())?;
     caller.require(scope)?;
     (caller.ip, caller.user_agent) = client_info(request);
@@ -89,19 +93,88 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Runs a function: logging set up once (JSON under Lambda when `AWS_LAMBDA_LOG_FORMAT=JSON`,
-/// each line inside the runtime's span carrying the request id), then every event handed to
-/// `handle`, which answers every request itself (errors included).
-pub async fn serve<F, Fut>(handle: F) -> Result<(), lambda_http::Error>
+/// Runs a function: every event handed to `handle`, which answers every request itself
+/// (errors included), then one access line per request on stdout ([`crate::telemetry`]):
+/// JSON with the request's metrics under Lambda, text on a terminal. `service` names the
+/// function; `routes` are its patterns, which the line names instead of raw paths.
+pub async fn serve<F, Fut>(
+    service: &'static str,
+    routes: &'static [(Method, &'static str)],
+    handle: F,
+) -> Result<(), lambda_http::Error>
 where
-    F: Fn(Request) -> Fut,
+    F: Fn(Request) -> Fut + Sync,
     Fut: Future<Output = Response> + Send,
 {
-    lambda_http::run(service_fn(|request| {
-        let answer = handle(request);
-        async move { Ok::<_, std::convert::Infallible>(answer.await) }
+    serve_with(service, routes, handle, |line| println!("{line}")).await
+}
+
+/// [`serve`], writing each access line to `write` instead of stdout (tests).
+pub async fn serve_with<F, Fut, W>(
+    service: &'static str,
+    routes: &'static [(Method, &'static str)],
+    handle: F,
+    write: W,
+) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Request) -> Fut + Sync,
+    Fut: Future<Output = Response> + Send,
+    W: Fn(&str) + Sync,
+{
+    let namespace = std::env::var("METRICS_NAMESPACE")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(crate::telemetry::DEFAULT_NAMESPACE.into());
+    let (namespace, json, handle, write) = (namespace.as_str(), logging::is_json(), &handle, &write);
+    lambda_http::run(service_fn(move |request| async move {
+        let (response, line) = observe(service, routes, request, handle).await;
+        write(&if json { line.to_json(namespace) } else { line.to_text() });
+        Ok::<_, std::convert::Infallible>(response)
     }))
     .await
+}
+
+/// Answers `request` through `handle`, and describes the exchange as an access line.
+pub async fn observe<F, Fut>(
+    service: &'static str,
+    routes: &[(Method, &'static str)],
+    request: Request,
+    handle: F,
+) -> (Response, crate::telemetry::AccessLine)
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
+    use lambda_http::{RequestExt, request::RequestContext};
+    let started = std::time::Instant::now();
+    let cold_start = crate::telemetry::first_request();
+    let method = request.method().to_string();
+    let route = router::pattern_of(routes, request.uri().path()).unwrap_or("$default");
+    let served = routes.iter().any(|(m, pattern)| *m == request.method() && *pattern == route);
+    let (request_id, trace_id) = match request.lambda_context_ref() {
+        Some(context) => (Some(context.request_id.clone()), context.xray_trace_id.clone()),
+        None => (None, None),
+    };
+    let api_request_id = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        _ => None,
+    };
+    let (response, record) = crate::telemetry::recorded(handle(request)).await;
+    let line = crate::telemetry::AccessLine {
+        timestamp_ms: crate::domain::now_ms(),
+        service,
+        request_id: request_id.filter(|id| !id.is_empty()),
+        api_request_id,
+        trace_id: trace_id.or_else(|| std::env::var("_X_AMZN_TRACE_ID").ok()).filter(|id| !id.is_empty()),
+        method,
+        route,
+        served,
+        status: response.status().as_u16(),
+        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        cold_start,
+        record,
+    };
+    (response, line)
 }
 
 /// Logging for a function binary: see [`logging`].

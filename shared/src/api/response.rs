@@ -36,6 +36,7 @@ pub fn no_content() -> Response {
 /// `Retry-After` on 503. Server faults are logged here, once.
 pub fn error_response(err: &Error) -> Response {
     let parts = err.parts();
+    crate::telemetry::note_error(parts.code);
     if parts.status >= 500 {
         tracing::error!(error = %err, code = parts.code, "request failed");
     }

@@ -63,6 +63,13 @@ impl<E: Copy> Router<E> {
     }
 }
 
+/// The pattern among `routes` that `path` matches, whatever the method (for the access line:
+/// the route, never the raw path with its ids).
+pub fn pattern_of(routes: &[(Method, &'static str)], path: &str) -> Option<&'static str> {
+    let path = segments(path);
+    routes.iter().map(|(_, pattern)| *pattern).find(|pattern| match_path(&segments(pattern), &path).is_some())
+}
+
 fn static_method(method: &str) -> &'static str {
     ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
         .into_iter()

@@ -6,6 +6,7 @@ pub mod apps;
 pub mod check;
 mod error;
 pub mod logs;
+mod metering;
 pub mod schema;
 mod tx;
 pub mod users;
@@ -28,7 +29,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// by the SDK's default chain, the endpoint from `AWS_ENDPOINT_URL_DYNAMODB` when set (moto, or
 /// any DynamoDB-compatible endpoint), with timeouts that fail fast instead of the SDK's defaults.
 pub async fn client_from_env() -> Client {
-    Client::new(&sdk_config().await)
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config().await);
+    Client::from_conf(config.interceptor(metering::Metering).build())
 }
 
 /// The SDK configuration tools and tests build their AWS clients from (same timeouts as the
@@ -82,13 +84,14 @@ pub fn function_sdk_config() -> Result<aws_config::SdkConfig, String> {
 }
 
 /// The DynamoDB client of a function: [`function_sdk_config`], with the SDK's per-service
-/// endpoint override `AWS_ENDPOINT_URL_DYNAMODB` (moto, or any DynamoDB-compatible endpoint).
+/// endpoint override `AWS_ENDPOINT_URL_DYNAMODB` (moto, or any DynamoDB-compatible endpoint),
+/// metering each call for the request's access line.
 pub fn function_client() -> Result<Client, String> {
     let mut config = aws_sdk_dynamodb::config::Builder::from(&function_sdk_config()?);
     if let Some(url) = dynamodb_endpoint() {
         config = config.endpoint_url(url);
     }
-    Ok(Client::from_conf(config.build()))
+    Ok(Client::from_conf(config.interceptor(metering::Metering).build()))
 }
 
 /// The same configuration with other timeouts (the benchmarks' emulator needs seconds for

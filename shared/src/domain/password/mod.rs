@@ -153,16 +153,18 @@ pub fn verify_blocking(hash: Option<&PasswordHash>, candidate: &str) -> bool {
 
 /// Hashes a new password on the blocking pool, off the async executor.
 pub async fn hash(password: String) -> Result<PasswordHash, Error> {
-    tokio::task::spawn_blocking(move || PasswordHash::new_argon2id(&password))
-        .await
-        .map_err(|e| Error::Internal(format!("hashing task failed: {e}")))
+    let started = std::time::Instant::now();
+    let hash = tokio::task::spawn_blocking(move || PasswordHash::new_argon2id(&password)).await;
+    crate::telemetry::note_hashing(started.elapsed().as_secs_f64() * 1000.0);
+    hash.map_err(|e| Error::Internal(format!("hashing task failed: {e}")))
 }
 
 /// Verifies on the blocking pool, off the async executor.
 pub async fn verify(hash: Option<PasswordHash>, candidate: String) -> Result<bool, Error> {
-    tokio::task::spawn_blocking(move || verify_blocking(hash.as_ref(), &candidate))
-        .await
-        .map_err(|e| Error::Internal(format!("verification task failed: {e}")))
+    let started = std::time::Instant::now();
+    let matched = tokio::task::spawn_blocking(move || verify_blocking(hash.as_ref(), &candidate)).await;
+    crate::telemetry::note_hashing(started.elapsed().as_secs_f64() * 1000.0);
+    matched.map_err(|e| Error::Internal(format!("verification task failed: {e}")))
 }
 
 fn equal_hex(computed: &[u8], expected: &str) -> bool {
