@@ -377,3 +377,69 @@ fn the_readmes_deploy_guide_gives_every_required_parameter_and_names_real_ones()
         assert!(line.contains(&format!("{parameter}=\"${parameter}\"")), "{line}");
     }
 }
+
+#[test]
+fn the_dashboard_reads_the_metrics_the_access_lines_carry() {
+    let template = template();
+    let Value::Tagged(body) = &template["Resources"]["Dashboard"]["Properties"]["DashboardBody"] else {
+        panic!("the dashboard body is a !Sub");
+    };
+    let text = body
+        .value
+        .as_str()
+        .unwrap()
+        .replace("${AWS::StackName}", "users-api")
+        .replace("${AWS::Region}", "eu-west-1");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("the dashboard body is JSON");
+    let environment = &template["Globals"]["Function"]["Environment"]["Variables"];
+    let Value::Tagged(namespace) = &environment["METRICS_NAMESPACE"] else { panic!("a !Sub namespace") };
+    let namespace = namespace.value.as_str().unwrap().replace("${AWS::StackName}", "users-api");
+
+    // The metric names a JSON access line declares, from a line with every optional part.
+    let record = shared::telemetry::Record { hashing_ms: Some(1.0), ..Default::default() };
+    let line = shared::telemetry::AccessLine {
+        timestamp_ms: 0,
+        service: "passwords",
+        request_id: None,
+        api_request_id: None,
+        trace_id: None,
+        method: "POST".into(),
+        route: "/api/users/{userId}/password/verify",
+        served: true,
+        status: 204,
+        latency_ms: 1.0,
+        cold_start: true,
+        record,
+    };
+    let line: serde_json::Value = serde_json::from_str(&line.to_json(&namespace)).unwrap();
+    let mut emitted: BTreeSet<String> = BTreeSet::new();
+    for set in line["_aws"]["CloudWatchMetrics"].as_array().unwrap() {
+        assert_eq!(set["Namespace"], namespace.as_str());
+        emitted.extend(
+            set["Metrics"].as_array().unwrap().iter().map(|m| m["Name"].as_str().unwrap().to_string()),
+        );
+    }
+    for outcome in ["TokenIssued", "TokenRefused", "PasswordRejected", "PasswordLocked"] {
+        emitted.insert(outcome.to_string());
+    }
+
+    let mut charted = BTreeSet::new();
+    for widget in dashboard["widgets"].as_array().unwrap() {
+        for metric in widget["properties"]["metrics"].as_array().unwrap() {
+            if let Some(expression) = metric[0]["expression"].as_str() {
+                assert!(expression.contains(&format!("\"{namespace}\"")), "{expression}");
+                let name = expression.split("MetricName=\"").nth(1).unwrap().split('"').next().unwrap();
+                charted.insert(name.to_string());
+            } else {
+                assert_eq!(metric[0], namespace.as_str(), "{metric}");
+                charted.insert(metric[1].as_str().unwrap().to_string());
+            }
+        }
+    }
+    let missing: Vec<_> = charted.difference(&emitted).collect();
+    assert!(missing.is_empty(), "the dashboard charts metrics no line emits: {missing:?}");
+    for needed in ["Requests", "Errors5xx", "Latency", "ColdStart", "PasswordLocked", "DynamoDbCapacityUnits"]
+    {
+        assert!(charted.contains(needed), "the dashboard charts {needed}");
+    }
+}
