@@ -164,14 +164,60 @@ pub async fn measure(setup: &Setup, fixture: &Fixture) -> Section {
     }
     users.stop().await;
     passwords.stop().await;
+    let render = access_line_ms(if setup.quick { 500 } else { 5_000 });
+    let (p50, p99) = (median(&render), percentile(&render, 99.0));
+    println!("warm access line render: p50 {} ms, p99 {} ms", fmt(p50), fmt(p99));
+    rows.push(vec![
+        "*one access line, JSON + EMF*".into(),
+        "harness".into(),
+        render.len().to_string(),
+        fmt(p50),
+        fmt(p99),
+    ]);
+    results
+        .push(json!({ "route": "access line render", "runs": render.len(), "p50_ms": p50, "p99_ms": p99 }));
     let markdown = format!(
         "Release binaries behind the local Runtime API; latency is event handed to the function → \
          its answer received (the function's own work plus one loopback HTTP round trip to the \
          Runtime API). The floor is one consistent `GetItem` of the same item from a default SDK \
          client in the harness, alternating request by request with the get route. Writes are \
          moto's transactions, which copy the whole table each time: their figures are the \
-         emulator's, and they are capped at 300 runs so that the table stays small.\n\n{}",
+         emulator's, and they are capped at 300 runs so that the table stays small. Every figure \
+         includes the access line each request writes; the last row is what rendering one costs \
+         on its own (a complete line with its metrics, timed in the harness).\n\n{}",
         table(&["route", "function", "runs", "p50 ms", "p99 ms"], &rows)
     );
     Section { key: "warm_latency", title: "Warm latency", json: json!(results), markdown, budgets }
+}
+
+/// Milliseconds to render one complete access line (every field, every metric), `runs` times.
+fn access_line_ms(runs: usize) -> Vec<f64> {
+    use shared::telemetry::{AccessLine, DynamoDbUse, Record};
+    let record = Record {
+        caller: Some("m2m-app-id".into()),
+        error_code: Some("user.not_found"),
+        dynamodb: DynamoDbUse { calls: 2, attempts: 2, throttles: 0, capacity_units: 1.5 },
+        hashing_ms: Some(50.0),
+    };
+    let line = AccessLine {
+        timestamp_ms: shared::domain::now_ms(),
+        service: "passwords",
+        request_id: Some("8f2c0d3e-5a1b-4c7d-9e2f-0a1b2c3d4e5f".into()),
+        api_request_id: Some("JkHgqhc9IAMEVxA=".into()),
+        trace_id: Some("Root=1-6749f0a0-0123456789abcdef01234567".into()),
+        method: "POST".into(),
+        route: "/api/users/{userId}/password/verify",
+        served: true,
+        status: 422,
+        latency_ms: 61.5,
+        cold_start: false,
+        record,
+    };
+    (0..runs)
+        .map(|_| {
+            let started = Instant::now();
+            std::hint::black_box(line.to_json("UsersApi/users-api"));
+            ms(started.elapsed())
+        })
+        .collect()
 }
