@@ -218,7 +218,7 @@ impl AccessLine {
         if let Some(caller) = &r.caller {
             text.push_str(&format!(" client={caller}"));
         }
-        text.push_str(&format!(" dynamodb={}/{}cu", r.dynamodb.calls, r.dynamodb.capacity_units));
+        text.push_str(&format!(" dynamodb={} calls {} cu", r.dynamodb.calls, r.dynamodb.capacity_units));
         if r.dynamodb.retries() > 0 || r.dynamodb.throttles > 0 {
             text.push_str(&format!(" retries={} throttles={}", r.dynamodb.retries(), r.dynamodb.throttles));
         }

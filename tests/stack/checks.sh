@@ -15,6 +15,11 @@ without="$(curl -s -o /dev/null -w '%{http_code}' "$STACK_BASE_URL/api/users")"
 echo "stack: GET /api/users with the seeded app's token -> $with_token, without a token -> $without"
 [ "$with_token" = "200" ] && [ "$without" = "401" ]
 
+# Each request wrote its access line, readable in the stack's terminal.
+grep -q "^users GET /api/users 200 .* client=$STACK_CLIENT_ID" "$STACK_LOG"
+grep -q "^users GET /api/users 401 .* code=auth.authorization_header_missing" "$STACK_LOG"
+echo "stack: the access lines of both requests are in the stack's output"
+
 # The local secrets (signing keys, the app's secret, the page-token key) are the user's alone.
 state_mode="$(stat -c %a .stack)"
 loose="$(find .stack -type f ! -perm 600)"
