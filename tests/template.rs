@@ -203,6 +203,8 @@ fn production_guardrails_are_present_and_parameterised() {
         "UsersTableAlarm",
         "LogsTableAlarm",
         "AppsTableAlarm",
+        "LockoutBurstAlarm",
+        "TokenRefusalBurstAlarm",
     ] {
         assert!(names.contains(expected), "{expected} in {names:?}");
     }
