@@ -21,9 +21,10 @@ grep -q "^users GET /api/users 401 .* code=auth.authorization_header_missing" "$
 echo "stack: the access lines of both requests are in the stack's output"
 
 # The local secrets (signing keys, the app's secret, the page-token key) are the user's alone.
-state_mode="$(stat -c %a .stack)"
-loose="$(find .stack -type f ! -perm 600)"
-echo "stack: .stack is mode $state_mode; files readable by others: ${loose:-none}"
+state="${STACK_STATE_DIR:-.stack}"
+state_mode="$(stat -c %a "$state")"
+loose="$(find "$state" -type f ! -perm 600)"
+echo "stack: its state folder is mode $state_mode; files readable by others: ${loose:-none}"
 [ "$state_mode" = "700" ] && [ -z "$loose" ]
 
 echo "stack: schemathesis against $STACK_BASE_URL/api/swagger.json"
