@@ -1,6 +1,7 @@
 //! Storage faults, injected by a TCP proxy between the functions and a running emulator:
 //! every request answers 503 `service.unavailable` with `Retry-After` within 3 s, nothing is
 //! left half-written, and a create whose answer was lost is recovered by its Idempotency-Key.
+//! The access line of each says what happened to its DynamoDB calls (retries, throttles).
 
 use lambda_http::http::Method;
 use serde_json::json;
@@ -22,15 +23,15 @@ async fn send(
     path: &str,
     body: Option<serde_json::Value>,
     key: Option<&str>,
-) -> (Reply, Duration) {
+) -> (Reply, Duration, shared::telemetry::AccessLine) {
     let mut request = request(method, path, body);
     request.headers_mut().insert("authorization", env.admin_authorization.parse().unwrap());
     if let Some(key) = key {
         request.headers_mut().insert("idempotency-key", key.parse().unwrap());
     }
     let started = Instant::now();
-    let reply = Reply::from(app.handle(request).await);
-    (reply, started.elapsed())
+    let (response, line) = shared::api::observe("users", users::routes(), request, |r| app.handle(r)).await;
+    (Reply::from(response), started.elapsed(), line)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,12 +57,22 @@ async fn every_fault_is_a_quick_503_and_leaves_no_partial_state() {
             (Method::PATCH, path.clone(), Some(json!({"name": "maybe"}))),
         ];
         for (method, route, body) in requests {
-            let (reply, took) = send(&env, &app, method.clone(), &route, body, None).await;
+            let (reply, took, line) = send(&env, &app, method.clone(), &route, body, None).await;
             if fault == Fault::LoseAnswer && reply.status < 500 {
                 // A read may finish before the cut; a lost answer is only a fault for writes.
                 continue;
             }
             reply.assert_error(503, "service.unavailable");
+            let dynamodb = line.record.dynamodb;
+            assert_eq!(line.record.error_code, Some("service.unavailable"));
+            assert!(dynamodb.calls >= 1, "{fault:?} {method} {route}: {dynamodb:?}");
+            if fault == Fault::Throttle {
+                // The SDK retried the throttled call; every attempt met the throttle.
+                assert!(dynamodb.retries() >= 1, "{method} {route}: {dynamodb:?}");
+                assert_eq!(dynamodb.throttles, dynamodb.attempts, "{method} {route}: {dynamodb:?}");
+            } else {
+                assert_eq!(dynamodb.throttles, 0, "{fault:?} {method} {route}: {dynamodb:?}");
+            }
             assert!(reply.header("retry-after").is_some(), "{fault:?} {method} {route}");
             assert!(took < Duration::from_secs(3), "{fault:?} {method} {route} took {took:?}");
         }
@@ -82,7 +93,7 @@ async fn a_refused_connection_is_a_quick_503() {
         (Method::GET, "/api/users", None),
         (Method::POST, "/api/users", Some(json!({"username": "nowhere"}))),
     ] {
-        let (reply, took) = send(&env, &app, method, route, body, Some("refused-key")).await;
+        let (reply, took, _) = send(&env, &app, method, route, body, Some("refused-key")).await;
         reply.assert_error(503, "service.unavailable");
         assert!(took < Duration::from_secs(3), "{route} took {took:?}");
     }
@@ -96,13 +107,14 @@ async fn a_create_whose_answer_was_lost_is_recovered_by_its_key() {
 
     proxy.set(Fault::LoseAnswer);
     let faulty = users_through(&env, &proxy).await;
-    let (lost, _) =
+    let (lost, _, _) =
         send(&env, &faulty, Method::POST, "/api/users", Some(body.clone()), Some("retry-me")).await;
     lost.assert_error(503, "service.unavailable");
 
     proxy.set(Fault::Pass);
     let healthy = users_through(&env, &proxy).await;
-    let (retried, _) = send(&env, &healthy, Method::POST, "/api/users", Some(body), Some("retry-me")).await;
+    let (retried, _, _) =
+        send(&env, &healthy, Method::POST, "/api/users", Some(body), Some("retry-me")).await;
     assert_eq!(retried.status, 200, "{}", retried.body);
     assert_eq!(retried.body["username"], "lost_answer");
     let listed = env.get("/api/users?search.username=lost_answer&mode=exact").await;

@@ -127,7 +127,8 @@ impl Timeouts {
 
 /// The same client, aimed at an explicit endpoint (tests, tools).
 pub async fn client_with_endpoint(url: &str) -> Client {
-    Client::new(&loader(Trust::System, Timeouts::default()).endpoint_url(url).load().await)
+    let sdk = loader(Trust::System, Timeouts::default()).endpoint_url(url).load().await;
+    Client::from_conf(aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(metering::Metering).build())
 }
 
 /// The SDK's per-service endpoint override for DynamoDB, `AWS_ENDPOINT_URL_DYNAMODB`.
