@@ -118,7 +118,7 @@ pub struct AccessLine {
 /// The metrics namespace: `METRICS_NAMESPACE` (the template sets it per stack), else this.
 pub const DEFAULT_NAMESPACE: &str = "UsersApi";
 
-/// Outcomes worth a metric of their own, read from the route and status.
+/// Outcomes worth a metric of their own, read from a served route and its status.
 fn outcome(route: &str, status: u16) -> Option<&'static str> {
     match (route, status) {
         ("/oidc/token", 200) => Some("TokenIssued"),
@@ -188,7 +188,9 @@ impl AccessLine {
         metric(&mut by_service, fields, "DynamoDbCapacityUnits", "Count", r.dynamodb.capacity_units);
         metric(&mut by_service, fields, "DynamoDbThrottles", "Count", r.dynamodb.throttles.into());
         metric(&mut by_service, fields, "DynamoDbRetries", "Count", r.dynamodb.retries().into());
-        if let Some(name) = outcome(self.route, self.status) {
+        if self.served
+            && let Some(name) = outcome(self.route, self.status)
+        {
             metric(&mut by_service, fields, name, "Count", 1.0);
         }
         if let Some(ms) = r.hashing_ms {
@@ -207,7 +209,7 @@ impl AccessLine {
         line.to_string()
     }
 
-    /// The text line, for a terminal: `GET /api/users/{userId} 200 12.3 ms …`.
+    /// The text line, for a terminal: `users GET /api/users/{userId} 200 12.3 ms …`.
     pub fn to_text(&self) -> String {
         let r = &self.record;
         let mut text =
