@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks against a live local stack (run through scripts/with-stack): the banner's
-# credentials get a token, the token opens the API, no token is a 401, schemathesis finds no
-# 5xx and no response outside docs/openapi.json, and Logto's official client (@logto/api,
+# credentials get a token, the token opens the API, no token is a 401, the local API Gateway
+# answers as API Gateway does, schemathesis finds no 5xx and no response outside
+# docs/openapi.json, and Logto's official client (@logto/api,
 # pinned in tests/node/package-lock.json) works unmodified.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,15 +28,34 @@ loose="$(find "$state" -type f ! -perm 600)"
 echo "stack: its state folder is mode $state_mode; files readable by others: ${loose:-none}"
 [ "$state_mode" = "700" ] && [ -z "$loose" ]
 
+# The local API Gateway (scripts/local_gateway.py) answers as API Gateway does: a path no
+# route names reaches the $default function (the product's 404, not a list of binaries), a
+# body that is not UTF-8 reaches the function base64-encoded (the product's 400, not a 500),
+# and the event carries the client's User-Agent.
+auth=(-H "Authorization: Bearer $token")
+unknown="$(curl -s -w ' %{http_code}' "${auth[@]}" "$STACK_BASE_URL/api/no-such-route")"
+echo "stack: GET /api/no-such-route -> $unknown"
+[ "$unknown" = '{"code":"guard.route_not_found","message":"The route does not exist."} 404' ]
+not_utf8="$(printf '\xff\xfe{' | curl -s -w ' %{http_code}' "${auth[@]}" -H 'content-type: application/json' \
+    --data-binary @- "$STACK_BASE_URL/api/users")"
+echo "stack: POST /api/users with a body that is not UTF-8 -> $not_utf8"
+[[ "$not_utf8" == *'"code":"guard.invalid_input"'*' 400' ]]
+agent="stack-check/$RANDOM"
+user_id="$(curl -sf "${auth[@]}" -A "$agent" -H 'content-type: application/json' \
+    -d "{\"username\":\"agent_$RANDOM$RANDOM\"}" "$STACK_BASE_URL/api/users" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+recorded="$(curl -sf "${auth[@]}" "$STACK_BASE_URL/api/logs?userId=$user_id" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["payload"]["userAgent"])')"
+echo "stack: a user created with User-Agent $agent; its activity entry records $recorded"
+[ "$recorded" = "$agent" ]
+
 echo "stack: schemathesis against $STACK_BASE_URL/api/swagger.json"
-# Valid inputs only (--mode positive): invalid ones include bodies that are not UTF-8, which
-# `cargo lambda watch` cannot turn into an event (API Gateway base64-encodes them; the
-# functions' handling of those is tested in-process). Run from a scratch folder: Hypothesis
-# writes its database into the working directory, and the watcher restarts the functions on
-# any change in the repository.
+# Both modes (valid and invalid inputs, bodies that are not UTF-8 included). Run from a
+# scratch folder: Hypothesis writes its database into the working directory, and the
+# watcher restarts the functions on any change in the repository.
 repo="$PWD"
 (cd "$(mktemp -d)" && "$repo/.venv/bin/schemathesis" run "$STACK_BASE_URL/api/swagger.json" \
-    -H "Authorization: Bearer $token" --mode positive --phases coverage,fuzzing --max-examples 5 \
+    -H "Authorization: Bearer $token" --phases coverage,fuzzing --max-examples 5 \
     --checks not_a_server_error,response_schema_conformance --request-timeout 30 --seed 1)
 
 echo "stack: @logto/api against $STACK_BASE_URL"
