@@ -49,6 +49,16 @@ recorded="$(curl -sf "${auth[@]}" "$STACK_BASE_URL/api/logs?userId=$user_id" \
 echo "stack: a user created with User-Agent $agent; its activity entry records $recorded"
 [ "$recorded" = "$agent" ]
 
+# Every event runs with the command events/README.md documents and answers the status its
+# table lists (each run creates what it needs, so the order does not matter).
+while IFS='|' read -r _ name _ status _; do
+    name="$(xargs <<<"$name")"; expected="$(grep -oE '^ *[0-9]{3}' <<<"$status" | xargs)"
+    answer="$(scripts/invoke "$name")"
+    got="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["statusCode"])' <<<"$answer")"
+    echo "stack: scripts/invoke $name -> $got (events/README.md: $expected)"
+    [ "$got" = "$expected" ]
+done < <(grep -E '^\| [a-z-]+ \| [A-Z]+ /' events/README.md)
+
 echo "stack: schemathesis against $STACK_BASE_URL/api/swagger.json"
 # Its defaults: every phase (stateful too), both modes (valid and invalid inputs, bodies that
 # are not UTF-8 included). Run from a scratch folder: Hypothesis writes its database into the
