@@ -36,10 +36,11 @@ port_in_use() {
     "$VENV/bin/python" -c 'import socket, sys; s = socket.socket(); sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)' "$1"
 }
 
-# start_moto PORT LOGFILE: starts the emulator in the background, sets MOTO_PID, waits for it.
+# start_moto PORT LOGFILE [STATE_FILE]: starts the emulator in the background, sets MOTO_PID,
+# waits for it. With STATE_FILE, the tables are loaded from and saved to that file.
 start_moto() {
     local port="$1" log="$2"
-    "$VENV/bin/python" "$REPO_ROOT/scripts/moto_server.py" 127.0.0.1 "$port" >"$log" 2>&1 &
+    "$VENV/bin/python" "$REPO_ROOT/scripts/moto_server.py" 127.0.0.1 "$port" ${3:+"$3"} >"$log" 2>&1 &
     MOTO_PID=$!
     for _ in $(seq 1 100); do
         if port_in_use "$port"; then
