@@ -1,9 +1,10 @@
 //! Password hashes: new ones are Argon2id at OWASP's parameters; imported ones may be any of
 //! Logto's eight algorithms, bounded in cost so one import cannot stall a function.
 
+mod argon2_memory;
 mod legacy;
 
-use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
+use argon2::Params;
 use md5::Md5;
 use serde::{Deserialize, Serialize};
 use sha1::Sha1;
@@ -66,28 +67,14 @@ pub struct PasswordHash {
     pub algorithm: PasswordAlgorithm,
 }
 
-fn current_argon2() -> Argon2<'static> {
-    let params = Params::new(ARGON2_M_COST, ARGON2_T_COST, ARGON2_P_COST, Some(32))
-        .expect("OWASP parameters are valid");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
 /// A hash of a password nobody knows, verified against when there is nothing real to check.
-static DUMMY: LazyLock<String> = LazyLock::new(|| {
-    current_argon2()
-        .hash_password(crate::domain::id::random_id(24).as_bytes())
-        .expect("hashing with valid parameters succeeds")
-        .to_string()
-});
+static DUMMY: LazyLock<String> =
+    LazyLock::new(|| argon2_memory::hash(crate::domain::id::random_id(24).as_bytes()));
 
 impl PasswordHash {
     /// Hashes a new password (CPU-heavy: call from a blocking thread, see [`hash`]).
     pub fn new_argon2id(password: &str) -> Self {
-        let digest = current_argon2()
-            .hash_password(password.as_bytes())
-            .expect("hashing with valid parameters succeeds")
-            .to_string();
-        Self { digest, algorithm: PasswordAlgorithm::Argon2id }
+        Self { digest: argon2_memory::hash(password.as_bytes()), algorithm: PasswordAlgorithm::Argon2id }
     }
 
     /// Accepts an imported digest. Like Logto, only `Legacy` digests are checked for shape;
@@ -110,9 +97,7 @@ impl PasswordHash {
         use PasswordAlgorithm::*;
         let candidate_bytes = candidate.as_bytes();
         match self.algorithm {
-            Argon2i | Argon2id | Argon2d => {
-                Argon2::default().verify_password(candidate_bytes, self.digest.as_str()).is_ok()
-            }
+            Argon2i | Argon2id | Argon2d => argon2_memory::verify(candidate_bytes, &self.digest),
             Bcrypt => bcrypt::verify(candidate, &self.digest).unwrap_or(false),
             MD5 => equal_hex(&Md5::digest(candidate_bytes), &self.digest),
             SHA1 => equal_hex(&Sha1::digest(candidate_bytes), &self.digest),
@@ -142,10 +127,10 @@ pub fn verify_blocking(hash: Option<&PasswordHash>, candidate: &str) -> bool {
         Some(hash) if !hash.algorithm.is_fast() => false,
         _ => {
             // black_box: the result is unused, and the work must not be optimised away.
-            std::hint::black_box(
-                Argon2::default().verify_password(std::hint::black_box(candidate.as_bytes()), DUMMY.as_str()),
-            )
-            .ok();
+            std::hint::black_box(argon2_memory::verify(
+                std::hint::black_box(candidate.as_bytes()),
+                DUMMY.as_str(),
+            ));
             false
         }
     }
