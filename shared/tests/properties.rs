@@ -105,20 +105,101 @@ proptest! {
     }
 
     #[test]
-    fn legacy_digests_are_answered(text in ".{0,80}", alg in "[a-z0-9-]{0,12}", args in prop::collection::vec(".{0,12}", 0..7)) {
+    fn any_text_as_a_legacy_digest_is_answered(text in ".{0,80}") {
         let _ = LegacyDigest::parse(&text);
-        let tuple = serde_json::json!([alg, args, "x"]).to_string();
-        if let Ok(digest) = LegacyDigest::parse(&tuple) {
-            let _ = digest.matches("password");
+    }
+
+    /// Well-formed tuples with hostile parts: a known algorithm (or a near miss), arguments
+    /// that hold the `"@"` placeholder among salts, numbers and junk, so that `matches` runs
+    /// on most cases; where the expected value is the right one, it matches.
+    #[test]
+    fn legacy_digests_are_answered(
+        algorithm in legacy_algorithm(),
+        mut args in prop::collection::vec(legacy_arg(), 0..6),
+        at in any::<prop::sample::Index>(),
+        password in ".{0,16}",
+    ) {
+        let place = at.index(args.len() + 1);
+        args.insert(place, "@".to_string());
+        let tuple = |expected: &str| serde_json::json!([algorithm, args, expected]).to_string();
+        if let Ok(digest) = LegacyDigest::parse(&tuple("00")) {
+            let _ = digest.matches(&password);
+            // A plain digest over the concatenated arguments: the right expected value matches.
+            if let Some(expected) = node_digest(&algorithm, &args, &password) {
+                let right = LegacyDigest::parse(&tuple(&expected)).expect("parsed once already");
+                prop_assert!(right.matches(&password));
+            }
         }
     }
 
+    /// Mostly numbers near the bounds (0, 1, 100, 101, huge, negative, padded), some junk,
+    /// repeated parameters: the page and size are in range whenever they parse, and they parse
+    /// whenever each is (at most) one positive integer, the size at most 100.
     #[test]
-    fn paging_is_answered(page in prop::collection::vec(".{0,12}", 0..3), size in prop::collection::vec(".{0,12}", 0..3)) {
+    fn paging_is_answered(page in prop::collection::vec(paging_value(), 0..3), size in prop::collection::vec(paging_value(), 0..3)) {
         let page: Vec<&str> = page.iter().map(String::as_str).collect();
         let size: Vec<&str> = size.iter().map(String::as_str).collect();
-        if let Ok(parsed) = Page::parse(&page, &size) {
-            prop_assert!(parsed.number >= 1 && (1..=100).contains(&parsed.size));
+        // Empty values are ignored and the rest trimmed, as Logto reads them.
+        let positive = |values: &[&str], max: u64| {
+            match values.iter().filter(|v| !v.is_empty()).collect::<Vec<_>>().as_slice() {
+                [] => true,
+                [one] => one.trim().parse::<u64>().is_ok_and(|n| (1..=max).contains(&n)),
+                _ => false,
+            }
+        };
+        match Page::parse(&page, &size) {
+            Ok(parsed) => prop_assert!(parsed.number >= 1 && (1..=100).contains(&parsed.size)),
+            Err(_) => prop_assert!(!(positive(&page, u64::MAX) && positive(&size, 100)), "{page:?} {size:?}"),
         }
     }
+}
+
+fn legacy_algorithm() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "md5",
+            "sha1",
+            "sha256",
+            "sha512",
+            "sha3-256",
+            "SHA256",
+            "pbkdf2",
+            "pbkdf2Sync",
+            "firebase-scrypt",
+        ])
+        .prop_map(String::from),
+        "[a-z0-9-]{0,12}",
+    ]
+}
+
+fn legacy_arg() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z0-9]{0,12}",
+        "[0-9]{1,8}",
+        prop::sample::select(vec!["sha256", "sha1", "sha512", "hex:00ff", "hex:xyz", "@", "", "0", "-1"])
+            .prop_map(String::from),
+        ".{0,12}",
+    ]
+}
+
+/// The hex digest Logto's legacy scheme expects for a plain hash algorithm, if it is one.
+fn node_digest(algorithm: &str, args: &[String], password: &str) -> Option<String> {
+    use sha2::Digest;
+    let text: String = args.iter().map(|a| if a == "@" { password } else { a.as_str() }).collect();
+    Some(match algorithm {
+        "md5" => hex::encode(md5::Md5::digest(text.as_bytes())),
+        "sha1" => hex::encode(sha1::Sha1::digest(text.as_bytes())),
+        "sha256" | "SHA256" => hex::encode(sha2::Sha256::digest(text.as_bytes())),
+        "sha512" => hex::encode(sha2::Sha512::digest(text.as_bytes())),
+        _ => return None,
+    })
+}
+
+fn paging_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => prop::sample::select(vec!["0", "1", "2", "99", "100", "101", "-1", "01", " 1", "1.0", "", "18446744073709551616"])
+            .prop_map(String::from),
+        3 => (1u64..=200).prop_map(|n| n.to_string()),
+        1 => ".{0,12}",
+    ]
 }
