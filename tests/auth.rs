@@ -434,6 +434,6 @@ async fn tokens_of_a_rotated_key_verify_until_it_is_retired() {
 async fn a_function_without_keys_refuses_to_start() {
     let mut config = shared::Config::for_tables(shared::config::TableNames::with_prefix("nokeys"));
     config.auth.signing_keys = None;
-    let client = shared::store::client_from_env().await;
+    let client = shared::aws::Aws::tools_default().await.dynamodb();
     assert!(users::App::new(&config, client).is_err());
 }

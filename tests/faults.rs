@@ -12,7 +12,7 @@ use integration_tests::{Env, Reply, request};
 
 /// The users function, talking to DynamoDB through `proxy` with a fresh connection pool.
 async fn users_through(env: &Env, proxy: &FaultProxy) -> users::App {
-    let client = shared::store::client_with_endpoint(&proxy.url).await;
+    let client = shared::aws::Aws::tools_default().await.dynamodb_at(&proxy.url);
     users::App::new(&env.config, client).unwrap()
 }
 
@@ -87,7 +87,7 @@ async fn a_refused_connection_is_a_quick_503() {
     let env = Env::new().await;
     // A port nobody listens on: every connection is refused.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let client = shared::store::client_with_endpoint(&format!("http://127.0.0.1:{port}")).await;
+    let client = shared::aws::Aws::tools_default().await.dynamodb_at(&format!("http://127.0.0.1:{port}"));
     let app = users::App::new(&env.config, client).unwrap();
     for (method, route, body) in [
         (Method::GET, "/api/users", None),

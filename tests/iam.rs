@@ -82,8 +82,8 @@ impl Intercept for Recorder {
 }
 
 async fn recording_client(recorder: &Recorder) -> aws_sdk_dynamodb::Client {
-    let sdk = shared::store::sdk_config().await;
-    let config = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(recorder.clone()).build();
+    let aws = shared::aws::Aws::tools_default().await;
+    let config = aws_sdk_dynamodb::config::Builder::from(aws.sdk()).interceptor(recorder.clone()).build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }
 

@@ -10,10 +10,12 @@ use shared::config::ExposeSecret;
 #[tokio::test]
 async fn secrets_named_by_id_are_read_at_cold_start() {
     let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("run through scripts/test");
-    let sdk = shared::store::sdk_config().await;
-    let secrets = aws_sdk_secretsmanager::Client::from_conf(
-        aws_sdk_secretsmanager::config::Builder::from(&sdk).endpoint_url(&endpoint).build(),
-    );
+    let secrets = shared::aws::Aws::tools(shared::aws::ToolOptions {
+        endpoint: Some(endpoint.clone()),
+        ..Default::default()
+    })
+    .await
+    .secrets_manager();
     let suffix = shared::domain::id::random_id(8);
     let keys = SigningKeys::generate().staged().activated();
     let create = |name: String, value: String| secrets.create_secret().name(name).secret_string(value).send();
@@ -28,7 +30,9 @@ async fn secrets_named_by_id_are_read_at_cold_start() {
     }
     set("SIGNING_KEYS_SECRET_ID", keys_arn.arn().unwrap());
     set("PAGE_TOKEN_SECRET_ID", page_arn.arn().unwrap());
-    let config = shared::Config::load().await.expect("both secrets are read");
+    // As a function starts: its SDK set-up from the environment, then the configuration.
+    let aws = shared::aws::Aws::lambda().expect("region and credentials are set");
+    let config = shared::Config::load(&aws).await.expect("both secrets are read");
     assert_eq!(config.page_token_secret.as_ref().unwrap().expose_secret(), "p".repeat(64));
     let loaded = oidc::App::signing_keys(&config).expect("the keys are read from the secret");
     assert_eq!(loaded.jwks(), keys.jwks());
@@ -37,21 +41,21 @@ async fn secrets_named_by_id_are_read_at_cold_start() {
     // The deployment names the signing key; one the verifiers do not know stops the start.
     let previous = &keys.keys()[1].kid;
     set("SIGNING_KEY_ID", previous);
-    let config = shared::Config::load().await.unwrap();
+    let config = shared::Config::load(&aws).await.unwrap();
     assert_eq!(&oidc::App::signing_keys(&config).unwrap().active().kid, previous);
     set("AUTH_JWKS", &keys.activated().retired().jwks().to_string());
-    let config = shared::Config::load().await.unwrap();
+    let config = shared::Config::load(&aws).await.unwrap();
     let unpublished = oidc::App::signing_keys(&config).expect_err("an unpublished signing key");
     assert!(unpublished.contains("not in AUTH_JWKS"), "{unpublished}");
     set("SIGNING_KEY_ID", "no-such-kid");
-    let config = shared::Config::load().await.unwrap();
+    let config = shared::Config::load(&aws).await.unwrap();
     assert!(oidc::App::signing_keys(&config).is_err(), "a signing key the set lacks");
 
     for (variable, name) in
         [("PAGE_TOKEN_SECRET_ID", "page-token"), ("SIGNING_KEYS_SECRET_ID", "signing-keys")]
     {
         set(variable, &format!("users-api/{name}-missing-{suffix}"));
-        let missing = shared::Config::load().await.expect_err("a missing secret stops the start");
+        let missing = shared::Config::load(&aws).await.expect_err("a missing secret stops the start");
         assert!(missing.contains("reading the secret"), "{missing}");
         set(variable, "");
     }

@@ -68,7 +68,7 @@ async fn a_failed_transaction_names_the_failed_write() {
 async fn an_unreachable_endpoint_is_a_typed_error_within_three_seconds() {
     // A port nobody listens on: bind, note it, close.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let client = shared::store::client_with_endpoint(&format!("http://127.0.0.1:{port}")).await;
+    let client = shared::aws::Aws::tools_default().await.dynamodb_at(&format!("http://127.0.0.1:{port}"));
     let config = shared::Config::for_tables(shared::config::TableNames::with_prefix("unreachable"));
     let store = DynamoUsers::new(client, &config);
     let started = Instant::now();

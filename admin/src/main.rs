@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 use admin::rotation;
 use shared::auth::{Scope, SigningKeys};
+use shared::aws::{Aws, Timeouts, ToolOptions};
 use shared::config::TableNames;
-use shared::store::Timeouts;
 use shared::store::apps::{DynamoApps, M2mApp, hash_secret, new_secret};
 
 #[derive(Parser)]
@@ -42,6 +42,19 @@ struct Target {
     /// A DynamoDB endpoint other than AWS's (also: AWS_ENDPOINT_URL_DYNAMODB).
     #[arg(long, global = true)]
     endpoint_url: Option<String>,
+}
+
+impl Target {
+    /// The SDK set-up for this region and profile, patient as a person's command may be.
+    async fn aws(&self) -> Aws {
+        let options = ToolOptions {
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+            endpoint: None,
+            timeouts: Timeouts::patient(),
+        };
+        Aws::tools(options).await
+    }
 }
 
 #[derive(Subcommand)]
@@ -166,18 +179,16 @@ fn text(err: impl std::fmt::Display) -> String {
 
 /// The configuration (table names from the stack when one is named) and a DynamoDB client.
 async fn connect(target: &Target) -> Result<(shared::Config, aws_sdk_dynamodb::Client), String> {
-    let timeouts = Timeouts::patient();
-    let sdk =
-        shared::store::tool_sdk_config(target.region.as_deref(), target.profile.as_deref(), timeouts).await;
+    let aws = target.aws().await;
     let mut config = shared::Config::from_env()?;
     if let Some(stack) = &target.stack_name {
-        config.tables = stack_tables(&sdk, stack).await?;
+        config.tables = stack_tables(aws.sdk(), stack).await?;
     }
-    let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk);
-    if let Some(url) = &target.endpoint_url {
-        dynamodb = dynamodb.endpoint_url(url);
-    }
-    Ok((config, aws_sdk_dynamodb::Client::from_conf(dynamodb.build())))
+    let dynamodb = match &target.endpoint_url {
+        Some(url) => aws.dynamodb_at(url),
+        None => aws.dynamodb(),
+    };
+    Ok((config, dynamodb))
 }
 
 /// The table names a deployed stack of template.yaml reports in its outputs.
@@ -282,13 +293,8 @@ async fn keys(target: &Target, command: KeysCommand) -> Result<(), String> {
     };
     let stack =
         target.stack_name.as_deref().ok_or("the rotation works on a deployed stack: give --stack-name")?;
-    let sdk = shared::store::tool_sdk_config(
-        target.region.as_deref(),
-        target.profile.as_deref(),
-        Timeouts::patient(),
-    )
-    .await;
-    let step = rotation::Aws::new(&sdk).run(stack, phase, std::time::SystemTime::now()).await?;
+    let aws = target.aws().await;
+    let step = rotation::Aws::new(aws.sdk()).run(stack, phase, std::time::SystemTime::now()).await?;
     eprintln!("{}", step.summary);
     let (parameter, value) = &step.parameter;
     eprintln!("  sam deploy --stack-name {stack} --parameter-overrides {parameter}=\"${parameter}\"");

@@ -58,8 +58,10 @@ async fn apps_are_created_listed_rotated_disabled_and_enabled() {
     let rotated =
         field(&stdout(&usersctl(&prefix, &["apps", "rotate-secret", &client_id], "")), "client_secret");
     assert_ne!(rotated, secret);
-    let store =
-        DynamoApps::new(shared::store::client_from_env().await, TableNames::with_prefix(&prefix).apps);
+    let store = DynamoApps::new(
+        shared::aws::Aws::tools_default().await.dynamodb(),
+        TableNames::with_prefix(&prefix).apps,
+    );
     let app = store.get(&client_id).await.unwrap().unwrap();
     assert!(app.secret_matches(&rotated) && !app.secret_matches(&secret), "the old secret stops working");
 
@@ -125,9 +127,9 @@ async fn table_names_come_from_the_stack_outputs() {
          LogsTableName:\n    Value: {}\n  AppsTableName:\n    Value: {}\n",
         tables.users, tables.logs, tables.apps
     );
-    let sdk = shared::store::tool_sdk_config(None, None, shared::store::Timeouts::patient()).await;
+    let aws = shared::aws::Aws::tools(patient()).await;
     let cloudformation = aws_sdk_cloudformation::Client::from_conf(
-        aws_sdk_cloudformation::config::Builder::from(&sdk).endpoint_url(&endpoint).build(),
+        aws_sdk_cloudformation::config::Builder::from(aws.sdk()).endpoint_url(&endpoint).build(),
     );
     cloudformation.create_stack().stack_name(&stack).template_body(template).send().await.unwrap();
 
@@ -144,8 +146,12 @@ async fn table_names_come_from_the_stack_outputs() {
     };
     assert!(stdout(&run(&["setup"])).contains(&format!("{}: created", tables.apps)));
     let client_id = field(&stdout(&run(&["apps", "create", "from-stack"])), "client_id");
-    let store = DynamoApps::new(shared::store::client_from_env().await, tables.apps.clone());
+    let store = DynamoApps::new(shared::aws::Aws::tools_default().await.dynamodb(), tables.apps.clone());
     assert!(store.get(&client_id).await.unwrap().is_some(), "the app is in the stack's table");
     let missing = run(&["--stack-name", "no-such-stack", "apps", "list"]);
     assert!(!missing.status.success());
+}
+
+fn patient() -> shared::aws::ToolOptions {
+    shared::aws::ToolOptions { timeouts: shared::aws::Timeouts::patient(), ..Default::default() }
 }

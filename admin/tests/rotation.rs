@@ -63,7 +63,8 @@ impl Stack {
             std::env::set_var("AUTH_JWKS", self.parameter(stack, "AuthJwks"));
             std::env::set_var("SIGNING_KEY_ID", self.parameter(stack, "SigningKeyId"));
         }
-        let config = shared::Config::load().await.expect("the deployment's configuration loads");
+        let aws = shared::aws::Aws::lambda().expect("region and credentials are set");
+        let config = shared::Config::load(&aws).await.expect("the deployment's configuration loads");
         let signer = oidc::App::signing_keys(&config).map(|keys| keys.active().clone());
         (signer, Verifier::from_config(&config.auth).unwrap())
     }
@@ -112,8 +113,12 @@ async fn tokens_verify_exactly_while_their_key_is_published_through_a_rotation()
         std::env::set_var("AWS_ENDPOINT_URL_SECRETS_MANAGER", &endpoint);
         std::env::set_var("SIGNING_KEYS", "");
     }
-    let sdk = shared::store::tool_sdk_config(None, None, shared::store::Timeouts::patient()).await;
-    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let tools = shared::aws::Aws::tools(shared::aws::ToolOptions {
+        timeouts: shared::aws::Timeouts::patient(),
+        ..Default::default()
+    })
+    .await;
+    let secrets = tools.secrets_manager();
     let name = format!("rot{}", shared::domain::id::random_id(8));
     let first = SigningKeys::generate();
     let created = secrets.create_secret().name(format!("{name}/keys")).secret_string(first.to_json()).send();
@@ -127,7 +132,7 @@ async fn tokens_verify_exactly_while_their_key_is_published_through_a_rotation()
     let mut stack = Stack {
         name: name.clone(),
         secret_arn: secret_arn.clone(),
-        cloudformation: aws_sdk_cloudformation::Client::new(&sdk),
+        cloudformation: aws_sdk_cloudformation::Client::new(tools.sdk()),
         created: false,
     };
     stack.deploy(&rotation::auth_jwks(&first), "").await;
@@ -169,7 +174,7 @@ async fn tokens_verify_exactly_while_their_key_is_published_through_a_rotation()
 
     // 3. Retire: refused within a token's lifetime of that deploy, then only the new key.
     refused(&usersctl(&name, &["retire"]), "may still be valid until");
-    let aws = rotation::Aws::new(&sdk);
+    let aws = rotation::Aws::new(tools.sdk());
     let settled = aws.deployment(&name).await.unwrap().settled_at.unwrap();
     let early = settled + Duration::from_secs(3600);
     assert!(aws.run(&name, rotation::Command::Retire, early).await.is_err(), "60 s of leeway remain");

@@ -80,7 +80,7 @@ async fn main() {
         // On tables of its own: small (moto's transactions copy the whole table, and slow
         // down as it grows), and the section deletes its user.
         let config = setup.fresh_tables().await;
-        let functions = setup.in_process_on(&config, shared::store::Timeouts::default()).await;
+        let functions = setup.in_process_on(&config, shared::aws::Timeouts::default()).await;
         let fixture = Fixture::create(&setup, &functions, &config).await;
         sections.push(calls::measure(&setup, &functions, &fixture).await);
     }

@@ -29,9 +29,9 @@ pub struct Meter(Arc<Mutex<Vec<Call>>>);
 impl Meter {
     /// A client with the product's configuration (and these timeouts) whose every call this
     /// meter counts.
-    pub async fn client(&self, timeouts: shared::store::Timeouts) -> aws_sdk_dynamodb::Client {
-        let sdk = shared::store::sdk_config_with(timeouts).await;
-        let config = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(self.clone()).build();
+    pub async fn client(&self, timeouts: shared::aws::Timeouts) -> aws_sdk_dynamodb::Client {
+        let aws = shared::aws::Aws::tools(shared::aws::ToolOptions { timeouts, ..Default::default() }).await;
+        let config = aws_sdk_dynamodb::config::Builder::from(aws.sdk()).interceptor(self.clone()).build();
         aws_sdk_dynamodb::Client::from_conf(config)
     }
 

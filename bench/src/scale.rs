@@ -9,8 +9,9 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use shared::aws::{Aws, Timeouts, ToolOptions};
 use shared::domain::User;
-use shared::store::{DynamoUsers, Timeouts};
+use shared::store::DynamoUsers;
 
 use crate::meter::Call;
 use crate::report::{Budget, Section, table};
@@ -104,7 +105,8 @@ pub async fn measure(setup: &Setup) -> Section {
     let slow = Duration::from_secs(120);
     let timeouts = Timeouts { connect: Duration::from_secs(5), attempt: slow, operation: slow };
     let functions: InProcess = setup.in_process_on(&config, timeouts).await;
-    let floor = aws_sdk_dynamodb::Client::new(&shared::store::sdk_config_with(timeouts).await);
+    let floor =
+        aws_sdk_dynamodb::Client::new(Aws::tools(ToolOptions { timeouts, ..Default::default() }).await.sdk());
     // Loading 100k users into moto has calls that take it longer than a second, too.
     let store = DynamoUsers::new(floor.clone(), &config);
     let now = shared::domain::now_ms() - 10_000_000;

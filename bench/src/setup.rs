@@ -44,7 +44,7 @@ impl Setup {
             .expect("AWS_ENDPOINT_URL_DYNAMODB must name the emulator: run scripts/bench");
         let config = Self::fresh_config();
         let keys = shared::auth::SigningKeys::generate();
-        let client = shared::store::client_from_env().await;
+        let client = shared::aws::Aws::tools_default().await.dynamodb();
         let secret_ids = Self::create_secrets(&endpoint, &keys).await;
         let mut setup =
             Self { endpoint, config, keys, secret_ids, client, authorization: String::new(), quick };
@@ -55,10 +55,12 @@ impl Setup {
     }
 
     async fn create_secrets(endpoint: &str, keys: &shared::auth::SigningKeys) -> SecretIds {
-        let sdk = shared::store::sdk_config().await;
-        let secrets = aws_sdk_secretsmanager::Client::from_conf(
-            aws_sdk_secretsmanager::config::Builder::from(&sdk).endpoint_url(endpoint).build(),
-        );
+        let secrets = shared::aws::Aws::tools(shared::aws::ToolOptions {
+            endpoint: Some(endpoint.to_string()),
+            ..Default::default()
+        })
+        .await
+        .secrets_manager();
         let prefix = format!("bench{}", random_id(6));
         let create = async |name: &str, value: String| -> String {
             let created =
@@ -131,15 +133,11 @@ impl Setup {
 
     /// The functions built in-process on a metered client, as their binaries build them.
     pub async fn in_process(&self) -> InProcess {
-        self.in_process_on(&self.config, shared::store::Timeouts::default()).await
+        self.in_process_on(&self.config, shared::aws::Timeouts::default()).await
     }
 
     /// The same, on other tables and with other SDK timeouts.
-    pub async fn in_process_on(
-        &self,
-        config: &shared::Config,
-        timeouts: shared::store::Timeouts,
-    ) -> InProcess {
+    pub async fn in_process_on(&self, config: &shared::Config, timeouts: shared::aws::Timeouts) -> InProcess {
         let meter = Meter::default();
         let client = meter.client(timeouts).await;
         InProcess {

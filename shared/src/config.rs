@@ -1,7 +1,7 @@
 //! Configuration, read once from the environment at cold start into a typed struct. The
 //! other environment variables the product reads are the AWS SDK's own (region, credentials,
-//! endpoint overrides, in `store` and the oidc function's secret read) and the logging
-//! settings Lambda defines (`api::logging`).
+//! endpoint overrides: `aws`), the logging settings Lambda defines (`api::logging`), and the
+//! access line's metrics namespace and trace id (`api`).
 
 use base64::Engine;
 /// Secrets are read with `expose_secret()`: every place that needs the value says so.
@@ -155,17 +155,17 @@ impl Config {
     /// [`Config::from_env`], then the secrets it names by id, read from Secrets Manager (once,
     /// at cold start; a value given inline, as locally, wins). A secret that cannot be read
     /// stops the start: a function without its keys must not serve.
-    pub async fn load() -> Result<Self, String> {
+    pub async fn load(aws: &crate::aws::Aws) -> Result<Self, String> {
         let mut config = Self::from_env()?;
         if config.auth.signing_keys.is_none()
             && let Some(id) = &config.auth.signing_keys_secret_id
         {
-            config.auth.signing_keys = Some(crate::secrets::read(id).await?);
+            config.auth.signing_keys = Some(crate::secrets::read(aws, id).await?);
         }
         if config.page_token_secret.is_none()
             && let Some(id) = &config.page_token_secret_id
         {
-            config.page_token_secret = Some(crate::secrets::read(id).await?);
+            config.page_token_secret = Some(crate::secrets::read(aws, id).await?);
         }
         Ok(config)
     }

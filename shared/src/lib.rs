@@ -1,7 +1,9 @@
-//! Everything the functions share: configuration, the domain, DynamoDB access, HTTP plumbing.
+//! Everything the functions share: configuration, the AWS SDK set-up, the domain, DynamoDB
+//! access, HTTP plumbing.
 
 pub mod api;
 pub mod auth;
+pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -5,20 +5,12 @@
 //!
 //! [`Config`]: crate::Config
 
+use crate::aws::Aws;
 use crate::config::SecretString;
 
-/// The SDK's per-service endpoint override, as for DynamoDB: an emulator locally, unset on AWS.
-const ENDPOINT_VARIABLE: &str = "AWS_ENDPOINT_URL_SECRETS_MANAGER";
-
 /// The secret's current string value.
-pub async fn read(secret_id: &str) -> Result<SecretString, String> {
-    let mut sdk = aws_sdk_secretsmanager::config::Builder::from(&crate::store::function_sdk_config()?);
-    if let Ok(url) = std::env::var(ENDPOINT_VARIABLE)
-        && !url.is_empty()
-    {
-        sdk = sdk.endpoint_url(url);
-    }
-    let client = aws_sdk_secretsmanager::Client::from_conf(sdk.build());
+pub async fn read(aws: &Aws, secret_id: &str) -> Result<SecretString, String> {
+    let client = aws.secrets_manager();
     let secret = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| {
         format!("reading the secret {secret_id}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e))
     })?;

@@ -47,7 +47,7 @@ impl Env {
         let keys = shared::auth::SigningKeys::generate();
         config.auth.signing_keys = Some(keys.to_json().into());
         tweak(&mut config);
-        let client = shared::store::client_from_env().await;
+        let client = shared::aws::Aws::tools_default().await.dynamodb();
         shared::store::schema::ensure_tables(&client, &config.tables).await.expect("tables are created");
         let users = users::App::new(&config, client.clone()).expect("users function starts");
         let passwords = passwords::App::new(&config, client.clone()).expect("passwords function starts");
@@ -192,23 +192,15 @@ impl Env {
     pub async fn scan_users_table(
         &self,
     ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.config.tables.users)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .expect("scan");
-            items.extend(page.items.unwrap_or_default());
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return items;
-            }
-        }
+        self.client
+            .scan()
+            .table_name(&self.config.tables.users)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .expect("scan")
     }
 }
 

@@ -4,8 +4,9 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::api::init_logging();
-    let config = shared::Config::load().await?;
-    let client = shared::store::function_client()?;
+    let aws = shared::aws::Aws::lambda()?;
+    let config = shared::Config::load(&aws).await?;
+    let client = aws.dynamodb();
     let app = logs::App::new(&config, client)?;
     shared::api::serve("logs", logs::routes(), |request| app.handle(request)).await
 }

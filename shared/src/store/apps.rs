@@ -103,28 +103,23 @@ impl DynamoApps {
     }
 
     pub async fn list(&self) -> Result<Vec<M2mApp>, StoreError> {
-        let mut apps = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk(e, "apps"))?;
-            for item in page.items.unwrap_or_default() {
-                apps.push(
-                    serde_dynamo::from_item(item)
-                        .map_err(|e| StoreError::Other(format!("decode app: {e}")))?,
-                );
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                apps.sort_by_key(|a: &M2mApp| a.created_at);
-                return Ok(apps);
-            }
-        }
+        let items = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| StoreError::from_sdk(e, "apps"))?;
+        let mut apps = items
+            .into_iter()
+            .map(|item| {
+                serde_dynamo::from_item(item).map_err(|e| StoreError::Other(format!("decode app: {e}")))
+            })
+            .collect::<Result<Vec<M2mApp>, _>>()?;
+        apps.sort_by_key(|a| a.created_at);
+        Ok(apps)
     }
 }

@@ -133,21 +133,14 @@ impl DynamoLogs {
     pub async fn count(&self, filter: &LogFilter, cap: Option<u64>) -> Result<u64, StoreError> {
         let plan = Plan::for_filter(filter);
         let mut count = 0u64;
-        let mut start = None;
-        loop {
-            let page = self
-                .query(&plan)
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk(e, "count logs"))?;
+        let mut pages = self.query(&plan).select(Select::Count).into_paginator().send();
+        while let Some(page) = pages.try_next().await.map_err(|e| StoreError::from_sdk(e, "count logs"))? {
             count += page.count.max(0) as u64;
-            start = page.last_evaluated_key;
-            if start.is_none() || cap.is_some_and(|cap| count >= cap) {
-                return Ok(cap.map_or(count, |cap| count.min(cap)));
+            if cap.is_some_and(|cap| count >= cap) {
+                break;
             }
         }
+        Ok(cap.map_or(count, |cap| count.min(cap)))
     }
 
     /// Matching entries, newest first, skipping `offset`, or (with `after`, a created key)

@@ -182,30 +182,22 @@ impl DynamoUsers {
         values: HashMap<String, AttributeValue>,
         names: HashMap<String, String>,
     ) -> Result<Vec<SearchRow>, StoreError> {
-        let mut rows = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression(key_condition)
-                .set_expression_attribute_values(Some(values.clone()))
-                .set_expression_attribute_names(Some(names.clone()))
-                .projection_expression(projection())
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(self.err("query"))?;
-            for item in page.items.unwrap_or_default() {
-                rows.push(decode_row(item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(rows);
-            }
-        }
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression(key_condition)
+            .set_expression_attribute_values(Some(values))
+            .set_expression_attribute_names(Some(names))
+            .projection_expression(projection())
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(self.err("query"))?;
+        items.into_iter().map(decode_row).collect()
     }
 
     async fn field_lookup(&self, field: Field, hint: &IndexHint) -> Result<Vec<SearchRow>, StoreError> {
