@@ -185,7 +185,7 @@ async fn seed_user(env: &Env) {
         &Default::default(),
     );
     use shared::store::users::UserStore;
-    env.users.users.store().commit(None, Some(&user), &log).await.unwrap();
+    env.functions.users.users.store().commit(None, Some(&user), &log).await.unwrap();
 }
 
 #[tokio::test]

@@ -212,7 +212,7 @@ async fn filters_time_windows_and_paging() {
 async fn enable_cap_saturates_the_count_and_hides_last() {
     let mut env = Env::new().await;
     let config = env.config.clone();
-    env.logs = logs::App::new(&config, env.client.clone()).unwrap().with_count_cap(3);
+    env.functions.logs = logs::App::new(&config, env.client.clone()).unwrap().with_count_cap(3);
     let id = env.create_user(json!({})).await["id"].as_str().unwrap().to_string();
     for i in 0..4 {
         env.patch(&format!("/api/users/{id}"), json!({"name": format!("n{i}")})).await;

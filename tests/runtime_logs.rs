@@ -102,8 +102,12 @@ async fn no_secret_reaches_a_log_line_through_the_runtime_at_trace() {
     let access = Capture::default();
     let access_writer = access.clone();
     let write = move |line: &str| access_writer.push_line(line);
-    let runtime =
-        shared::api::serve_with("passwords", passwords::routes(), |r| env.passwords.handle(r), write);
+    let runtime = shared::api::serve_with(
+        "passwords",
+        passwords::routes(),
+        |r| env.functions.passwords.handle(r),
+        write,
+    );
     let answer = tokio::select! {
         answer = answered.recv() => answer.unwrap(),
         stopped = runtime => panic!("the runtime stopped: {stopped:?}"),

@@ -9,7 +9,7 @@ use integration_tests::Env;
 use shared::domain::User;
 use shared::domain::log::{LogEntry, LogKey, Origin};
 use shared::store::users::UserStore;
-use shared::store::{Condition, DynamoUsers, StoreError, Transaction};
+use shared::store::{DynamoUsers, Expression, StoreError, Transaction};
 
 fn item(pk: &str, extra: &[(&str, &str)]) -> HashMap<String, AttributeValue> {
     let mut item = HashMap::from([("pk".to_string(), AttributeValue::S(pk.into()))]);
@@ -43,12 +43,12 @@ async fn a_failed_transaction_names_the_failed_write() {
     let env = Env::new().await;
     let table = &env.config.tables.users;
     let mut first = Transaction::new();
-    first.put("seed", table, item("taken", &[("userId", "a")]), Some(Condition::absent("pk")));
+    first.put("seed", table, item("taken", &[("userId", "a")]), Some(Expression::absent("pk")));
     first.commit(&env.client).await.expect("seed commits");
 
     let mut tx = Transaction::new();
-    tx.put("fresh", table, item("fresh", &[]), Some(Condition::absent("pk")));
-    tx.put("guard:email", table, item("taken", &[("userId", "b")]), Some(Condition::absent("pk")));
+    tx.put("fresh", table, item("fresh", &[]), Some(Expression::absent("pk")));
+    tx.put("guard:email", table, item("taken", &[("userId", "b")]), Some(Expression::absent("pk")));
     let err = tx.commit(&env.client).await.expect_err("the second put's condition fails");
     assert_eq!(err, StoreError::ConditionFailed { items: vec!["guard:email"] });
 

@@ -31,10 +31,7 @@ struct SecretIds {
 
 /// The functions as the bench calls them in-process, on a metered client.
 pub struct InProcess {
-    pub users: users::App,
-    pub passwords: passwords::App,
-    pub logs: logs::App,
-    pub oidc: oidc::App,
+    pub functions: in_process::Functions,
     pub meter: Meter,
 }
 
@@ -140,13 +137,9 @@ impl Setup {
     pub async fn in_process_on(&self, config: &shared::Config, timeouts: shared::aws::Timeouts) -> InProcess {
         let meter = Meter::default();
         let client = meter.client(timeouts).await;
-        InProcess {
-            users: users::App::new(config, client.clone()).expect("users starts"),
-            passwords: passwords::App::new(config, client.clone()).expect("passwords starts"),
-            logs: logs::App::new(config, client.clone()).expect("logs starts"),
-            oidc: oidc::App::new(config, client, self.keys.clone()),
-            meter,
-        }
+        let functions =
+            in_process::Functions::start(config, client, self.keys.clone()).expect("every function starts");
+        InProcess { functions, meter }
     }
 
     /// An event for `method path` with the all-scopes token.
@@ -160,16 +153,7 @@ impl InProcess {
     pub async fn send(&self, event: &[u8]) -> (u16, Value) {
         let request = lambda_http::request::from_str(std::str::from_utf8(event).expect("UTF-8"))
             .expect("a valid API Gateway event");
-        let path = request.uri().path().to_string();
-        let response = if path.starts_with("/oidc") {
-            self.oidc.handle(request).await
-        } else if path.starts_with("/api/logs") {
-            self.logs.handle(request).await
-        } else if path.contains("/password") || path.ends_with("/has-password") {
-            self.passwords.handle(request).await
-        } else {
-            self.users.handle(request).await
-        };
+        let (response, _access_line) = self.functions.send(request).await;
         let status = response.status().as_u16();
         let body = match response.body() {
             lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap_or(json!(text)),
@@ -197,7 +181,7 @@ impl Fixture {
         let body = json!({ "username": format!("fixture_{}", random_id(6)), "primaryEmail": email, "password": password });
         let (status, user) = functions.send(&setup.event("POST", "/api/users", Some(&body))).await;
         assert_eq!(status, 200, "the fixture user is created: {user}");
-        let (app, app_secret) = shared::store::apps::M2mApp::create("bench", vec!["all".into()]);
+        let (app, app_secret) = shared::domain::app::M2mApp::create("bench", vec!["all".into()]);
         shared::store::apps::DynamoApps::new(setup.client.clone(), &config.tables.apps)
             .insert(&app)
             .await

@@ -18,10 +18,8 @@ pub struct Env {
     pub client: Client,
     pub config: shared::Config,
     pub keys: shared::auth::SigningKeys,
-    pub users: users::App,
-    pub passwords: passwords::App,
-    pub logs: logs::App,
-    pub oidc: oidc::App,
+    /// Every function, routed as API Gateway routes them.
+    pub functions: in_process::Functions,
     /// `Bearer <token>` with scope `all`, sent by the helpers below.
     pub admin_authorization: String,
     /// Every access line the requests sent through [`Env::gateway`] wrote, JSON then text.
@@ -49,22 +47,19 @@ impl Env {
         tweak(&mut config);
         let client = shared::aws::Aws::tools_default().await.dynamodb();
         shared::store::schema::ensure_tables(&client, &config.tables).await.expect("tables are created");
-        let users = users::App::new(&config, client.clone()).expect("users function starts");
-        let passwords = passwords::App::new(&config, client.clone()).expect("passwords function starts");
-        let logs = logs::App::new(&config, client.clone()).expect("logs function starts");
-        let oidc = oidc::App::new(&config, client.clone(), keys.clone());
+        let functions = in_process::Functions::start(&config, client.clone(), keys.clone())
+            .expect("every function starts");
         let admin_authorization = String::new();
         let access = Capture::default();
-        let mut env =
-            Self { client, config, keys, users, passwords, logs, oidc, admin_authorization, access };
+        let mut env = Self { client, config, keys, functions, admin_authorization, access };
         env.admin_authorization = format!("Bearer {}", env.token("all"));
         env
     }
 
     /// A machine-to-machine app with these scopes, stored; returns it and its secret.
-    pub async fn create_app(&self, scopes: &[&str]) -> (shared::store::apps::M2mApp, String) {
+    pub async fn create_app(&self, scopes: &[&str]) -> (shared::domain::app::M2mApp, String) {
         let scopes = scopes.iter().map(|s| s.to_string()).collect();
-        let (app, secret) = shared::store::apps::M2mApp::create("test", scopes);
+        let (app, secret) = shared::domain::app::M2mApp::create("test", scopes);
         shared::store::apps::DynamoApps::new(self.client.clone(), &self.config.tables.apps)
             .insert(&app)
             .await
@@ -133,29 +128,13 @@ impl Env {
         Reply::from(Box::pin(self.gateway(request)).await.0)
     }
 
-    /// The in-process API Gateway: the function whose own `routes()` match the path answers
-    /// (the users function for unmatched paths, as the template's `$default` route does),
-    /// through `shared::api::observe`, as under Lambda; with the access line it would write.
+    /// The in-process API Gateway (`in_process`), recording the access line each request
+    /// writes in `access`.
     pub async fn gateway(
         &self,
         request: Request,
     ) -> (lambda_http::Response<Body>, shared::telemetry::AccessLine) {
-        use shared::api::{observe, router::pattern_of};
-        // Boxed: five handlers' futures inside one test's future overflow a test thread's
-        // stack in unoptimised builds.
-        let path = request.uri().path().to_string();
-        let serves = |routes: &[(Method, &'static str)]| pattern_of(routes, &path).is_some();
-        let (response, line) = if serves(passwords::routes()) {
-            observe("passwords", passwords::routes(), request, |r| Box::pin(self.passwords.handle(r))).await
-        } else if serves(logs::routes()) {
-            observe("logs", logs::routes(), request, |r| Box::pin(self.logs.handle(r))).await
-        } else if serves(oidc::routes()) {
-            observe("oidc", oidc::routes(), request, |r| Box::pin(self.oidc.handle(r))).await
-        } else if serves(docs::routes()) {
-            observe("docs", docs::routes(), request, |r| Box::pin(docs::handle(r))).await
-        } else {
-            observe("users", users::routes(), request, |r| Box::pin(self.users.handle(r))).await
-        };
+        let (response, line) = self.functions.send(request).await;
         self.access.push_line(&line.to_json(shared::telemetry::DEFAULT_NAMESPACE));
         self.access.push_line(&line.to_text());
         (response, line)
