@@ -10,7 +10,8 @@ use admin::rotation;
 use shared::auth::{Scope, SigningKeys};
 use shared::aws::{Aws, Timeouts, ToolOptions};
 use shared::config::TableNames;
-use shared::store::apps::{DynamoApps, M2mApp, hash_secret, new_secret};
+use shared::domain::app::{M2mApp, hash_secret, new_secret};
+use shared::store::apps::DynamoApps;
 
 #[derive(Parser)]
 #[command(

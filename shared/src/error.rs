@@ -4,8 +4,6 @@
 use serde_json::Value;
 use std::time::Duration;
 
-use crate::store::StoreError;
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     // --- request shape (guard.*, request.*)
@@ -277,16 +275,6 @@ impl Error {
             _ => None,
         };
         ErrorParts { status, code, message, data, details, retry_after, challenge }
-    }
-}
-
-impl From<StoreError> for Error {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::Throttled(m) | StoreError::Unreachable(m) => Error::Unavailable(m),
-            StoreError::ItemTooLarge(m) => Error::ValueTooLong(m),
-            other => Error::Internal(other.to_string()),
-        }
     }
 }
 

@@ -39,7 +39,7 @@ const CREATE_ORDER: [GuardKind; 4] =
 const PATCH_ORDER: [GuardKind; 4] =
     [GuardKind::Email, GuardKind::Phone, GuardKind::Username, GuardKind::Identity];
 
-pub use crate::auth::Caller;
+use crate::auth::Caller;
 
 pub struct Users<S> {
     store: S,

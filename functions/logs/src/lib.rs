@@ -21,7 +21,7 @@ pub struct App {
     logs: DynamoLogs,
     verifier: Verifier,
     count_cap: u64,
-    page_tokens: shared::domain::PageTokens,
+    page_tokens: shared::api::PageTokens,
     origin: PublicOrigin,
 }
 
@@ -52,7 +52,7 @@ impl App {
             logs: DynamoLogs::new(client, &config.tables.logs, config.log_retention_days),
             verifier: Verifier::from_config(&config.auth)?,
             count_cap: COUNT_CAP,
-            page_tokens: shared::domain::PageTokens::new(
+            page_tokens: shared::api::PageTokens::new(
                 config.page_token_secret.as_ref().map(shared::config::ExposeSecret::expose_secret),
             ),
             origin: PublicOrigin::new(config.public_base_url.as_deref()),

@@ -8,8 +8,8 @@ use serde_json::json;
 
 use shared::api::{Response, client_info, json};
 use shared::auth::{self, Scope};
+use shared::domain::app::{M2mApp, hash_secret};
 use shared::domain::log::{LogEntry, LogKey, Origin};
-use shared::store::apps::{M2mApp, hash_secret};
 use shared::{Error, Result};
 
 use crate::App;

@@ -4,10 +4,10 @@ use lambda_http::Request;
 use serde_json::{Value, json};
 
 use shared::api::{Response, body_bytes, json, user as user_response};
+use shared::auth::Caller;
 use shared::domain::JsonObject;
 use shared::domain::identity::{IdentityTarget, SocialUserId};
 use shared::domain::input::Body;
-use shared::users::Caller;
 use shared::{Error, Result};
 
 use crate::App;

@@ -14,7 +14,7 @@ use shared::store::DynamoUsers;
 pub struct App {
     pub users: shared::users::Users<DynamoUsers>,
     verifier: Verifier,
-    page_tokens: shared::domain::PageTokens,
+    page_tokens: shared::api::PageTokens,
     origin: PublicOrigin,
 }
 
@@ -61,7 +61,7 @@ pub fn routes() -> &'static [(Method, &'static str)] {
 impl App {
     pub fn new(config: &shared::Config, client: aws_sdk_dynamodb::Client) -> Result<Self, String> {
         let verifier = Verifier::from_config(&config.auth)?;
-        let page_tokens = shared::domain::PageTokens::new(
+        let page_tokens = shared::api::PageTokens::new(
             config.page_token_secret.as_ref().map(shared::config::ExposeSecret::expose_secret),
         );
         let origin = PublicOrigin::new(config.public_base_url.as_deref());

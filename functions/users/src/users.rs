@@ -6,11 +6,12 @@ use serde_json::{Value, json};
 use shared::api::{
     Cursor, Query, Response, Total, body_bytes, json, no_content, paged, user as user_response,
 };
+use shared::auth::Caller;
 use shared::auth::Scope;
 use shared::domain::Page;
 use shared::domain::input::{Body, NewUser, UserPatch, parse_profile};
 use shared::domain::search::Search;
-use shared::users::{Caller, Created, Idempotency};
+use shared::users::{Created, Idempotency};
 use shared::{Error, Result};
 
 use crate::App;

@@ -2,10 +2,12 @@
 //! place where [`crate::Error`] becomes Logto's `{code, message, data}`.
 
 pub mod logging;
+mod page_tokens;
 pub mod request;
 pub mod response;
 pub mod router;
 
+pub use page_tokens::PageTokens;
 pub use request::{Query, body_bytes};
 pub use response::{PublicOrigin, Response, Total, error_response, json, no_content, paged, user};
 pub use router::{Params, Route, Router};
@@ -19,7 +21,6 @@ use lambda_http::{
 use std::future::Future;
 
 use crate::auth::{Caller, IfMatch, Scope, Verifier};
-use crate::domain::PageTokens;
 use crate::error::Error;
 
 /// Authenticates, routes, then checks the route's scope: 401 before 404/405 (no route is

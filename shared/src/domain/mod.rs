@@ -1,6 +1,7 @@
 //! The values and rules of the contract. Each type validates once, at construction;
 //! nothing downstream checks again.
 
+pub mod app;
 pub mod id;
 pub mod identifiers;
 pub mod identity;
@@ -12,7 +13,7 @@ pub mod search;
 pub mod user;
 
 pub use identifiers::{Email, Phone, Username};
-pub use page::{Page, PageTokens};
+pub use page::Page;
 pub use user::{Identity, User};
 
 /// A JSON object (`customData`, `profile`, `identities`).

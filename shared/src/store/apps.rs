@@ -1,54 +1,9 @@
-//! Machine-to-machine apps: who may get tokens, with which scopes. Secrets are random and
-//! long (160+ bits), so a SHA-256 of the secret is stored, not a slow password hash.
+//! The apps table: machine-to-machine apps ([`M2mApp`]) by client id.
 
 use aws_sdk_dynamodb::{Client, types::AttributeValue};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
-use super::{Condition, StoreError};
-use crate::domain::id::random_id;
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct M2mApp {
-    pub client_id: String,
-    pub name: String,
-    pub secret_hash: String,
-    pub scopes: Vec<String>,
-    pub enabled: bool,
-    pub created_at: i64,
-}
-
-/// A fresh client secret: 40 characters of `[0-9a-z]` (~206 bits).
-pub fn new_secret() -> String {
-    random_id(40)
-}
-
-pub fn hash_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-impl M2mApp {
-    /// A new app and its secret (shown once, never stored).
-    pub fn create(name: &str, scopes: Vec<String>) -> (Self, String) {
-        let secret = new_secret();
-        let app = Self {
-            client_id: random_id(21),
-            name: name.to_string(),
-            secret_hash: hash_secret(&secret),
-            scopes,
-            enabled: true,
-            created_at: crate::domain::now_ms(),
-        };
-        (app, secret)
-    }
-
-    /// Compares in constant time.
-    pub fn secret_matches(&self, secret: &str) -> bool {
-        hash_secret(secret).as_bytes().ct_eq(self.secret_hash.as_bytes()).into()
-    }
-}
+use super::{Expression, StoreError};
+use crate::domain::app::M2mApp;
 
 #[derive(Clone)]
 pub struct DynamoApps {
@@ -80,15 +35,15 @@ impl DynamoApps {
 
     /// Writes a new app; fails with `ConditionFailed` if the id exists.
     pub async fn insert(&self, app: &M2mApp) -> Result<(), StoreError> {
-        self.put(app, Condition::absent("clientId")).await
+        self.put(app, Expression::absent("clientId")).await
     }
 
     /// Replaces an existing app; fails with `ConditionFailed` if there is none.
     pub async fn replace(&self, app: &M2mApp) -> Result<(), StoreError> {
-        self.put(app, Condition::new("attribute_exists(clientId)")).await
+        self.put(app, Expression::new("attribute_exists(clientId)")).await
     }
 
-    async fn put(&self, app: &M2mApp, condition: Condition) -> Result<(), StoreError> {
+    async fn put(&self, app: &M2mApp, condition: Expression) -> Result<(), StoreError> {
         let item = serde_dynamo::to_item(app).map_err(|e| StoreError::Other(format!("encode app: {e}")))?;
         let (expression, _, _) = condition.into_parts();
         self.client

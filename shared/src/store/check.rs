@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::StoreError;
 use super::tx::Item;
-use super::tx::{Condition, Transaction};
+use super::tx::{Expression, Transaction};
 use super::users::{Guard, decode, guards, held};
 use crate::Config;
 use crate::domain::User;
@@ -173,11 +173,11 @@ pub async fn repair(client: &Client, config: &Config) -> Result<Vec<String>, Sto
         if vacant.is_empty() && stale.is_empty() && recorded == wanted && user.stored_guards.is_some() {
             continue;
         }
-        let mine = || Condition::new("userId = :me").value(":me", AttributeValue::S(id.clone()));
+        let mine = || Expression::new("userId = :me").value(":me", AttributeValue::S(id.clone()));
         let mut tx = Transaction::new();
-        let recorded_keys = Condition::new("SET guardKeys = :keys")
+        let recorded_keys = Expression::new("SET guardKeys = :keys")
             .value(":keys", AttributeValue::L(wanted.iter().cloned().map(AttributeValue::S).collect()));
-        let unchanged = Condition::new("#v = :v")
+        let unchanged = Expression::new("#v = :v")
             .name("#v", "version")
             .value(":v", AttributeValue::N(user.version.to_string()));
         tx.update("user", table, key(format!("user#{id}")), recorded_keys, Some(unchanged));
@@ -185,7 +185,7 @@ pub async fn repair(client: &Client, config: &Config) -> Result<Vec<String>, Sto
             let mut item = key(guard.key.clone());
             item.insert("userId".into(), AttributeValue::S(id.clone()));
             item.insert("kind".into(), AttributeValue::S("guard".into()));
-            tx.put(guard.kind.label(), table, item, Some(Condition::absent("pk")));
+            tx.put(guard.kind.label(), table, item, Some(Expression::absent("pk")));
         }
         for guard in &stale {
             tx.delete("release", table, key((*guard).clone()), Some(mine()));
@@ -207,9 +207,9 @@ pub async fn repair(client: &Client, config: &Config) -> Result<Vec<String>, Sto
             continue;
         }
         let mut tx = Transaction::new();
-        tx.check("owner", table, key(format!("user#{owner}")), Condition::absent("pk"));
+        tx.check("owner", table, key(format!("user#{owner}")), Expression::absent("pk"));
         let still_theirs =
-            Condition::new("userId = :owner").value(":owner", AttributeValue::S(owner.clone()));
+            Expression::new("userId = :owner").value(":owner", AttributeValue::S(owner.clone()));
         tx.delete("release", table, key(guard.clone()), Some(still_theirs));
         match tx.commit(client).await {
             Ok(()) => done.push(format!("guard {guard}: removed (its owner {owner} does not exist)")),

@@ -74,6 +74,18 @@ pub(crate) fn is_limit_violation(message: &str) -> bool {
         || message.contains("length less than or equal")
 }
 
+/// What the API answers for a storage failure: the store knows its errors, the error enum
+/// knows nothing of storage.
+impl From<StoreError> for crate::Error {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Throttled(m) | StoreError::Unreachable(m) => crate::Error::Unavailable(m),
+            StoreError::ItemTooLarge(m) => crate::Error::ValueTooLong(m),
+            other => crate::Error::Internal(other.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,5 +11,5 @@ mod tx;
 pub mod users;
 
 pub use error::StoreError;
-pub use tx::{Condition, Transaction};
+pub use tx::{Expression, Transaction};
 pub use users::DynamoUsers;

@@ -12,15 +12,15 @@ use super::StoreError;
 
 pub type Item = HashMap<String, AttributeValue>;
 
-/// A condition expression with its placeholders.
+/// A DynamoDB expression with its placeholders: a write's condition, or an update.
 #[derive(Clone, Debug, Default)]
-pub struct Condition {
+pub struct Expression {
     expression: String,
     names: HashMap<String, String>,
     values: HashMap<String, AttributeValue>,
 }
 
-impl Condition {
+impl Expression {
     pub fn new(expression: impl Into<String>) -> Self {
         Self { expression: expression.into(), ..Default::default() }
     }
@@ -57,7 +57,7 @@ impl Transaction {
         Self::default()
     }
 
-    pub fn put(&mut self, label: &'static str, table: &str, item: Item, condition: Option<Condition>) {
+    pub fn put(&mut self, label: &'static str, table: &str, item: Item, condition: Option<Expression>) {
         let (expression, names, values) = split(condition);
         let put = Put::builder()
             .table_name(table)
@@ -70,7 +70,7 @@ impl Transaction {
         self.push(label, TransactWriteItem::builder().put(put).build());
     }
 
-    pub fn delete(&mut self, label: &'static str, table: &str, key: Item, condition: Option<Condition>) {
+    pub fn delete(&mut self, label: &'static str, table: &str, key: Item, condition: Option<Expression>) {
         let (expression, names, values) = split(condition);
         let delete = Delete::builder()
             .table_name(table)
@@ -90,8 +90,8 @@ impl Transaction {
         label: &'static str,
         table: &str,
         key: Item,
-        mut update: Condition,
-        condition: Option<Condition>,
+        mut update: Expression,
+        condition: Option<Expression>,
     ) {
         let condition = condition.map(|c| {
             update.names.extend(c.names);
@@ -111,7 +111,7 @@ impl Transaction {
     }
 
     /// A condition on an item the transaction does not write.
-    pub fn check(&mut self, label: &'static str, table: &str, key: Item, condition: Condition) {
+    pub fn check(&mut self, label: &'static str, table: &str, key: Item, condition: Expression) {
         let check = ConditionCheck::builder()
             .table_name(table)
             .set_key(Some(key))
@@ -168,7 +168,7 @@ impl Transaction {
 
 type Split = (Option<String>, Option<HashMap<String, String>>, Option<Item>);
 
-fn split(condition: Option<Condition>) -> Split {
+fn split(condition: Option<Expression>) -> Split {
     match condition {
         None => (None, None, None),
         Some(c) => (Some(c.expression), non_empty(c.names), non_empty(c.values)),

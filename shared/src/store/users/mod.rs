@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::StoreError;
 use super::logs::{DynamoLogs, log_item};
-use super::tx::{Condition, Item, Transaction};
+use super::tx::{Expression, Item, Transaction};
 use crate::config::Lockout;
 use crate::domain::User;
 use crate::domain::log::LogEntry;
@@ -308,7 +308,7 @@ impl UserStore for DynamoUsers {
         item.insert("etag".into(), AttributeValue::S(record.etag.clone()));
         item.insert("expiresAt".into(), AttributeValue::N(record.expires_at.to_string()));
         // Absent, or expired but not yet swept by TTL.
-        let vacant = Condition::new("attribute_not_exists(pk) OR expiresAt < :now")
+        let vacant = Expression::new("attribute_not_exists(pk) OR expiresAt < :now")
             .value(":now", AttributeValue::N((crate::domain::now_ms() / 1000).to_string()));
         tx.put(IDEMPOTENCY_LABEL, &self.table, item, Some(vacant));
         tx.commit(&self.client).await
@@ -568,9 +568,9 @@ impl DynamoUsers {
         log: &LogEntry,
     ) -> Result<Option<Transaction>, StoreError> {
         let mut tx = Transaction::new();
-        tx.put("log", &self.logs_table, log_item(log, self.retention_days)?, Some(Condition::absent("id")));
+        tx.put("log", &self.logs_table, log_item(log, self.retention_days)?, Some(Expression::absent("id")));
         let version_is = |user: &User| {
-            Condition::new("#v = :v")
+            Expression::new("#v = :v")
                 .name("#v", "version")
                 .value(":v", AttributeValue::N(user.version.to_string()))
         };
@@ -579,7 +579,7 @@ impl DynamoUsers {
         let wanted: Vec<Guard> = after.map(|u| guards(u, self.username_case_sensitive)).unwrap_or_default();
         match (before, after) {
             (_, Some(after)) => {
-                let condition = before.map(version_is).unwrap_or_else(|| Condition::absent("pk"));
+                let condition = before.map(version_is).unwrap_or_else(|| Expression::absent("pk"));
                 tx.put(USER_LABEL, &self.table, encode(after, &wanted)?, Some(condition));
             }
             (Some(before), None) => {
@@ -603,12 +603,12 @@ impl DynamoUsers {
                 let mut item = key(guard.key.clone());
                 item.insert("userId".into(), AttributeValue::S(owner.id.clone()));
                 item.insert("kind".into(), AttributeValue::S("guard".into()));
-                tx.put(guard.kind.label(), &self.table, item, Some(Condition::absent("pk")));
+                tx.put(guard.kind.label(), &self.table, item, Some(Expression::absent("pk")));
             }
         }
         if let Some(owner) = before {
             for guard in held.difference(&wanted) {
-                let mine = Condition::new("userId = :me").value(":me", AttributeValue::S(owner.id.clone()));
+                let mine = Expression::new("userId = :me").value(":me", AttributeValue::S(owner.id.clone()));
                 tx.delete(RELEASE_LABEL, &self.table, key(guard.key.clone()), Some(mine));
             }
         }
@@ -618,7 +618,7 @@ impl DynamoUsers {
             _ => None,
         };
         if let Some(delta) = delta {
-            let add = Condition::new("ADD #c :d")
+            let add = Expression::new("ADD #c :d")
                 .name("#c", "count")
                 .value(":d", AttributeValue::N(delta.to_string()));
             tx.update("counter", &self.table, key(COUNTER_PK.into()), add, None);
