@@ -11,7 +11,7 @@ use serde_json::Value;
 use integration_tests::Env;
 use shared::domain::User;
 use shared::domain::log::{LogEntry, LogKey, Origin};
-use shared::store::users::UserStore;
+use shared::store::user_store::UserStore;
 
 /// The events in `events/`, in an order in which each succeeds (as tests/events.rs replays
 /// them), with the function that serves each.

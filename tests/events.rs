@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use integration_tests::Env;
 use shared::domain::User;
 use shared::domain::log::{LogEntry, LogKey, Origin};
-use shared::store::users::UserStore;
+use shared::store::user_store::UserStore;
 
 /// The user id every event file uses.
 const EVENT_USER_ID: &str = "u1s2e3r4i5d6";

@@ -166,7 +166,7 @@ async fn a_success_clears_the_failures_and_the_limit_is_configurable() {
 async fn a_success_forgets_only_the_attempts_reserved_before_it() {
     use shared::config::Lockout;
     use shared::domain::log::{LogEntry, LogKey, Origin};
-    use shared::store::users::{Attempt, UserStore};
+    use shared::store::user_store::{Attempt, UserStore};
 
     let env = Env::new().await;
     let store = env.functions.users.users.store();

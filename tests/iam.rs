@@ -184,7 +184,7 @@ async fn seed_user(env: &Env) {
         Some("u1s2e3r4i5d6"),
         &Default::default(),
     );
-    use shared::store::users::UserStore;
+    use shared::store::user_store::UserStore;
     env.functions.users.users.store().commit(None, Some(&user), &log).await.unwrap();
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use integration_tests::Env;
 use shared::domain::User;
 use shared::domain::log::{LogEntry, LogKey, Origin};
-use shared::store::users::UserStore;
+use shared::store::user_store::UserStore;
 use shared::store::{DynamoUsers, Expression, StoreError, Transaction};
 
 fn item(pk: &str, extra: &[(&str, &str)]) -> HashMap<String, AttributeValue> {

@@ -5,9 +5,10 @@ use aws_sdk_dynamodb::{Client, types::AttributeValue};
 use std::collections::{BTreeSet, HashMap};
 
 use super::StoreError;
+use super::guards::{Guard, guards, held};
 use super::tx::Item;
 use super::tx::{Expression, Transaction};
-use super::users::{Guard, decode, guards, held};
+use super::users::decode;
 use crate::Config;
 use crate::domain::User;
 use crate::domain::log::LogKey;

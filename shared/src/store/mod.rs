@@ -4,10 +4,14 @@
 pub mod apps;
 pub mod check;
 mod error;
+pub mod guards;
 pub mod logs;
+#[cfg(test)]
+pub(crate) mod memory;
 pub(crate) mod metering;
 pub mod schema;
 mod tx;
+pub mod user_store;
 pub mod users;
 
 pub use error::StoreError;

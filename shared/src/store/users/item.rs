@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 use super::USER_KIND;
-use super::guards::Guard;
 use crate::domain::password::{PasswordAlgorithm, PasswordHash};
 use crate::domain::search::{Field, SearchRow};
 use crate::domain::{JsonObject, User};
 use crate::store::StoreError;
+use crate::store::guards::Guard;
 use crate::store::schema::SEARCH_PROJECTION;
 use crate::store::tx::Item;
 

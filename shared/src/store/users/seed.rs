@@ -4,11 +4,11 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 
-use super::guards::guards;
 use super::item::{encode, key};
 use super::{COUNTER_PK, DynamoUsers};
 use crate::domain::User;
 use crate::store::StoreError;
+use crate::store::guards::guards;
 
 /// DynamoDB's limit of items per `BatchWriteItem`.
 const BATCH: usize = 25;

@@ -14,9 +14,8 @@ use crate::domain::user::created_key;
 use crate::domain::{JsonObject, Page, User, id, now_ms};
 use crate::error::{Error, Result};
 use crate::store::StoreError;
-use crate::store::users::{
-    Attempt, GuardKind, IDEMPOTENCY_LABEL, IdempotencyRecord, USER_LABEL, UserStore, guards, held,
-};
+use crate::store::guards::{GuardKind, guards, held};
+use crate::store::user_store::{Attempt, IDEMPOTENCY_LABEL, IdempotencyRecord, USER_LABEL, UserStore};
 
 /// Optimistic-concurrency retries before a contended write gives up (503). With the jittered
 /// pauses below, all attempts together stay well under a second.
@@ -603,3 +602,6 @@ pub fn from_config(
     let store = crate::store::DynamoUsers::new(client, config);
     Users::new(store, config.username_case_sensitive, config.lockout)
 }
+
+#[cfg(test)]
+mod tests;
