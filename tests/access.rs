@@ -95,7 +95,7 @@ async fn every_route_writes_one_complete_access_line_on_success_and_on_error() {
     let env = Env::new().await;
     let user = User::new("u1s2e3r4i5d6".into(), shared::domain::now_ms());
     let log = LogEntry::new(LogKey::UserCreate, true, Some("u1s2e3r4i5d6"), &Origin::default());
-    env.functions.users.users.store().commit(None, Some(&user), &log).await.unwrap();
+    env.functions.users.service.store().commit(None, Some(&user), &log).await.unwrap();
     let bearer = env.token("all");
     let (app, secret) = env.create_app(&["all"]).await;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{secret}", app.client_id));

@@ -58,7 +58,7 @@ fn load(name: &str, bearer: &str, basic: &str) -> (lambda_http::Request, serde_j
 #[tokio::test]
 async fn every_event_answers_its_documented_status() {
     let env = Env::new().await;
-    let store = env.functions.users.users.store();
+    let store = env.functions.users.service.store();
     let user = User::new(EVENT_USER_ID.into(), shared::domain::now_ms());
     let log = LogEntry::new(LogKey::UserCreate, true, Some(EVENT_USER_ID), &Origin::default());
     store.commit(None, Some(&user), &log).await.unwrap();

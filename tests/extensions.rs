@@ -169,7 +169,7 @@ async fn a_success_forgets_only_the_attempts_reserved_before_it() {
     use shared::store::user_store::{Attempt, UserStore};
 
     let env = Env::new().await;
-    let store = env.functions.users.users.store();
+    let store = env.functions.users.service.store();
     let lockout = Lockout { max_failures: 5, window_secs: 3600 };
     let now = shared::domain::now_ms();
     let reserve = |user: &'static str| store.reserve_attempt(user, lockout, now);

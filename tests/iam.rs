@@ -185,7 +185,7 @@ async fn seed_user(env: &Env) {
         &Default::default(),
     );
     use shared::store::user_store::UserStore;
-    env.functions.users.users.store().commit(None, Some(&user), &log).await.unwrap();
+    env.functions.users.service.store().commit(None, Some(&user), &log).await.unwrap();
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ pub mod error;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
-pub mod users;
+pub mod user_service;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -11,7 +11,7 @@ use shared::domain::input::Body;
 use shared::store::DynamoUsers;
 
 pub struct App {
-    pub users: shared::users::Users<DynamoUsers>,
+    pub service: shared::user_service::UserService<DynamoUsers>,
     verifier: Verifier,
 }
 
@@ -40,7 +40,7 @@ pub fn routes() -> &'static [(Method, &'static str)] {
 impl App {
     pub fn new(config: &shared::Config, client: aws_sdk_dynamodb::Client) -> Result<Self, String> {
         let verifier = Verifier::from_config(&config.auth)?;
-        Ok(Self { users: shared::users::from_config(config, client), verifier })
+        Ok(Self { service: shared::user_service::from_config(config, client), verifier })
     }
 
     pub async fn handle(&self, request: Request) -> Response {
@@ -64,17 +64,17 @@ impl App {
             Endpoint::Set => {
                 let body = Body::parse(body_bytes(request)?)?;
                 let password = body.required_password("password")?.to_string();
-                let user = self.users.set_password(user_id, password, caller).await?;
+                let user = self.service.set_password(user_id, password, caller).await?;
                 Ok(shared::api::user(200, &user, &user.to_json(false)))
             }
             Endpoint::Verify => {
                 let body = Body::parse(body_bytes(request)?)?;
                 let password = body.required_password("password")?.to_string();
-                self.users.verify_password(user_id, password, caller).await?;
+                self.service.verify_password(user_id, password, caller).await?;
                 Ok(no_content())
             }
             Endpoint::Check => {
-                let has = self.users.has_password(user_id).await?;
+                let has = self.service.has_password(user_id).await?;
                 Ok(json(200, &json!({ "hasPassword": has })))
             }
         }

@@ -31,17 +31,17 @@ pub async fn put(
     if let Some(details) = body.object("details")? {
         identity.insert("details".into(), Value::Object(details.clone()));
     }
-    let (created, identities) = app.users.put_identity(user_id, &target, identity, caller).await?;
+    let (created, identities) = app.service.put_identity(user_id, &target, identity, caller).await?;
     Ok(json(if created { 201 } else { 200 }, &Value::Object(identities)))
 }
 
 /// No social token sets are stored, so `includeTokenSecret` never adds `tokenSecret`.
 pub async fn get(app: &App, user_id: &str, target: &str) -> Result<Response> {
-    let identity = app.users.get_identity(user_id, &IdentityTarget::parse(target)?).await?;
+    let identity = app.service.get_identity(user_id, &IdentityTarget::parse(target)?).await?;
     Ok(json(200, &json!({ "identity": identity })))
 }
 
 pub async fn delete(app: &App, user_id: &str, target: &str, caller: &Caller) -> Result<Response> {
-    let user = app.users.delete_identity(user_id, &IdentityTarget::parse(target)?, caller).await?;
+    let user = app.service.delete_identity(user_id, &IdentityTarget::parse(target)?, caller).await?;
     Ok(user_response(200, &user, &user.to_json(false)))
 }

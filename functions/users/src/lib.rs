@@ -1,7 +1,7 @@
 //! The `users` function: every `/api/users` route except passwords.
 
+mod handlers;
 mod identities;
-mod users;
 
 use lambda_http::{Request, http::Method};
 use std::sync::LazyLock;
@@ -12,7 +12,7 @@ use shared::store::DynamoUsers;
 
 /// What the function builds once per cold start and shares across invocations.
 pub struct App {
-    pub users: shared::users::Users<DynamoUsers>,
+    pub service: shared::user_service::UserService<DynamoUsers>,
     verifier: Verifier,
     page_tokens: shared::api::PageTokens,
     origin: PublicOrigin,
@@ -65,7 +65,7 @@ impl App {
             config.page_token_secret.as_ref().map(shared::config::ExposeSecret::expose_secret),
         );
         let origin = PublicOrigin::new(config.public_base_url.as_deref());
-        Ok(Self { users: shared::users::from_config(config, client), verifier, page_tokens, origin })
+        Ok(Self { service: shared::user_service::from_config(config, client), verifier, page_tokens, origin })
     }
 
     /// Answers one request; every failure becomes Logto's error body here.
@@ -88,15 +88,15 @@ impl App {
         let user_id = params.get("userId");
         let target = params.get("target");
         match endpoint {
-            ListUsers => users::list(self, request, caller).await,
-            CreateUser => users::create(self, request, caller).await,
-            GetUser => users::get(self, request, user_id, caller).await,
-            PatchUser => users::patch(self, request, user_id, caller).await,
-            DeleteUser => users::delete(self, user_id, caller).await,
-            GetCustomData => users::get_custom_data(self, user_id).await,
-            PatchCustomData => users::patch_custom_data(self, request, user_id, caller).await,
-            PatchProfile => users::patch_profile(self, request, user_id, caller).await,
-            PatchSuspension => users::patch_suspension(self, request, user_id, caller).await,
+            ListUsers => handlers::list(self, request, caller).await,
+            CreateUser => handlers::create(self, request, caller).await,
+            GetUser => handlers::get(self, request, user_id, caller).await,
+            PatchUser => handlers::patch(self, request, user_id, caller).await,
+            DeleteUser => handlers::delete(self, user_id, caller).await,
+            GetCustomData => handlers::get_custom_data(self, user_id).await,
+            PatchCustomData => handlers::patch_custom_data(self, request, user_id, caller).await,
+            PatchProfile => handlers::patch_profile(self, request, user_id, caller).await,
+            PatchSuspension => handlers::patch_suspension(self, request, user_id, caller).await,
             PutIdentity => identities::put(self, request, user_id, target, caller).await,
             GetIdentity => identities::get(self, user_id, target).await,
             DeleteIdentity => identities::delete(self, user_id, target, caller).await,

@@ -51,7 +51,7 @@ mod tests {
 
     #[test]
     fn only_our_crates_count_as_our_code() {
-        assert!(is_own("shared::users") && is_own("oidc::token") && is_own("passwords"));
+        assert!(is_own("shared::user_service") && is_own("oidc::token") && is_own("passwords"));
         for dependency in ["lambda_runtime::layers::api_response", "aws_smithy_runtime", "hyper", "sharedx"] {
             assert!(!is_own(dependency), "{dependency}");
         }

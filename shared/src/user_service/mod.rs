@@ -40,7 +40,7 @@ const PATCH_ORDER: [GuardKind; 4] =
 
 use crate::auth::Caller;
 
-pub struct Users<S> {
+pub struct UserService<S> {
     store: S,
     username_case_sensitive: bool,
     lockout: Lockout,
@@ -148,7 +148,7 @@ fn record(key: &str, body_hash: &str, user: &User) -> IdempotencyRecord {
     }
 }
 
-impl<S: UserStore> Users<S> {
+impl<S: UserStore> UserService<S> {
     pub fn new(store: S, username_case_sensitive: bool, lockout: Lockout) -> Self {
         Self { store, username_case_sensitive, lockout }
     }
@@ -598,9 +598,9 @@ impl<S: UserStore> Users<S> {
 pub fn from_config(
     config: &crate::Config,
     client: aws_sdk_dynamodb::Client,
-) -> Users<crate::store::DynamoUsers> {
+) -> UserService<crate::store::DynamoUsers> {
     let store = crate::store::DynamoUsers::new(client, config);
-    Users::new(store, config.username_case_sensitive, config.lockout)
+    UserService::new(store, config.username_case_sensitive, config.lockout)
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use crate::auth::IfMatch;
 use crate::domain::input::Body;
 use crate::store::memory::MemoryUsers;
 
-fn service() -> Users<MemoryUsers> {
-    Users::new(MemoryUsers::new(true), true, Lockout { max_failures: 3, window_secs: 60 })
+fn service() -> UserService<MemoryUsers> {
+    UserService::new(MemoryUsers::new(true), true, Lockout { max_failures: 3, window_secs: 60 })
 }
 
 fn caller() -> Caller {
@@ -25,7 +25,7 @@ fn patch(body: serde_json::Value) -> UserPatch {
     UserPatch::parse(&Body::parse(body.to_string().as_bytes()).unwrap()).unwrap()
 }
 
-async fn create(users: &Users<MemoryUsers>, body: serde_json::Value) -> User {
+async fn create(users: &UserService<MemoryUsers>, body: serde_json::Value) -> User {
     match users.create(new_user(body), &caller(), None).await.unwrap() {
         Created::New(user) => *user,
         Created::Replayed { .. } => panic!("a new user"),

@@ -11,7 +11,7 @@ use shared::auth::Scope;
 use shared::domain::Page;
 use shared::domain::input::{Body, NewUser, UserPatch, parse_profile};
 use shared::domain::search::Search;
-use shared::users::{Created, Idempotency};
+use shared::user_service::{Created, Idempotency};
 use shared::{Error, Result};
 
 use crate::App;
@@ -39,7 +39,7 @@ pub async fn list(app: &App, request: &Request, caller: &Caller) -> Result<Respo
     let search = Search::parse(query.pairs())?;
     let cursor = Cursor::new(&app.page_tokens, "users", &query);
     let after = cursor.after(&query)?;
-    let listing = app.users.list(&search, page, after.as_deref()).await?;
+    let listing = app.service.list(&search, page, after.as_deref()).await?;
     let items = listing.users.iter().map(|u| u.to_json(include_hash)).collect();
     let mut response = paged(&app.origin, request, &query, items, Total::exact(listing.total), page);
     cursor.attach(&mut response, listing.next);
@@ -51,7 +51,7 @@ pub async fn create(app: &App, request: &Request, caller: &Caller) -> Result<Res
     let input = NewUser::parse(&body)?;
     let idempotency =
         idempotency_key(request)?.map(|key| Idempotency { key, body_hash: body.canonical_hash() });
-    match app.users.create(input, caller, idempotency).await? {
+    match app.service.create(input, caller, idempotency).await? {
         Created::New(user) => Ok(user_response(200, &user, &user.to_json(false))),
         Created::Replayed { body, etag } => {
             let mut response = json(200, &body);
@@ -80,7 +80,7 @@ fn idempotency_key(request: &Request) -> Result<Option<String>> {
 pub async fn get(app: &App, request: &Request, user_id: &str, caller: &Caller) -> Result<Response> {
     let query = Query::from_request(request);
     let include_hash = include_password_hash(&query, caller)?;
-    let user = app.users.get(user_id).await?;
+    let user = app.service.get(user_id).await?;
     let mut body = user.to_json(include_hash);
     if query.flag("includeSsoIdentities") {
         // Enterprise SSO is out of scope: nobody has SSO identities.
@@ -91,17 +91,17 @@ pub async fn get(app: &App, request: &Request, user_id: &str, caller: &Caller) -
 
 pub async fn patch(app: &App, request: &Request, user_id: &str, caller: &Caller) -> Result<Response> {
     let patch = UserPatch::parse(&Body::parse(body_bytes(request)?)?)?;
-    let user = app.users.patch(user_id, patch, caller).await?;
+    let user = app.service.patch(user_id, patch, caller).await?;
     Ok(user_response(200, &user, &user.to_json(false)))
 }
 
 pub async fn delete(app: &App, user_id: &str, caller: &Caller) -> Result<Response> {
-    app.users.delete(user_id, caller).await?;
+    app.service.delete(user_id, caller).await?;
     Ok(no_content())
 }
 
 pub async fn get_custom_data(app: &App, user_id: &str) -> Result<Response> {
-    let user = app.users.get(user_id).await?;
+    let user = app.service.get(user_id).await?;
     Ok(json(200, &Value::Object(user.custom_data)))
 }
 
@@ -113,14 +113,14 @@ pub async fn patch_custom_data(
 ) -> Result<Response> {
     let body = Body::parse(body_bytes(request)?)?;
     let custom_data = body.required_object("customData")?.clone();
-    let merged = app.users.merge_custom_data(user_id, custom_data, caller).await?;
+    let merged = app.service.merge_custom_data(user_id, custom_data, caller).await?;
     Ok(json(200, &Value::Object(merged)))
 }
 
 pub async fn patch_profile(app: &App, request: &Request, user_id: &str, caller: &Caller) -> Result<Response> {
     let body = Body::parse(body_bytes(request)?)?;
     let profile = parse_profile(body.required_object("profile")?)?;
-    let merged = app.users.merge_profile(user_id, profile, caller).await?;
+    let merged = app.service.merge_profile(user_id, profile, caller).await?;
     Ok(json(200, &Value::Object(merged)))
 }
 
@@ -133,6 +133,6 @@ pub async fn patch_suspension(
     let body = Body::parse(body_bytes(request)?)?;
     let suspended =
         body.boolean("isSuspended")?.ok_or_else(|| Error::invalid_body("`isSuspended` is required"))?;
-    let user = app.users.set_suspended(user_id, suspended, caller).await?;
+    let user = app.service.set_suspended(user_id, suspended, caller).await?;
     Ok(user_response(200, &user, &user.to_json(false)))
 }
