@@ -20,7 +20,8 @@ use lambda_http::{
 };
 use std::future::Future;
 
-use crate::auth::{Caller, IfMatch, Scope, Verifier};
+use crate::auth::{Caller, Scope, Verifier};
+use crate::domain::user::IfMatch;
 use crate::error::Error;
 
 /// Authenticates, routes, then checks the route's scope: 401 before 404/405 (no route is

@@ -72,32 +72,7 @@ pub struct Caller {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     /// The request's `If-Match`: a change applies only to a user still at one of these versions.
-    pub if_match: Option<IfMatch>,
-}
-
-/// `If-Match` (RFC 9110 §13.1.1), against the user's version, which is its strong ETag.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum IfMatch {
-    /// `*`: any current version.
-    Any,
-    /// Entity tags as sent; weak ones (`W/"…"`) never match, as strong comparison requires.
-    Tags(Vec<String>),
-}
-
-impl IfMatch {
-    pub fn parse(header: &str) -> Self {
-        if header.trim() == "*" {
-            return IfMatch::Any;
-        }
-        IfMatch::Tags(header.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect())
-    }
-
-    pub fn matches(&self, etag: &str) -> bool {
-        match self {
-            IfMatch::Any => true,
-            IfMatch::Tags(tags) => tags.iter().any(|t| t == etag),
-        }
-    }
+    pub if_match: Option<crate::domain::user::IfMatch>,
 }
 
 impl Caller {

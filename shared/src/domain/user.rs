@@ -124,3 +124,28 @@ impl User {
 pub fn created_key(created_at: i64, id: &str) -> String {
     format!("{created_at:015}#{id}")
 }
+
+/// `If-Match` (RFC 9110 §13.1.1), against the user's version, which is its strong ETag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IfMatch {
+    /// `*`: any current version.
+    Any,
+    /// Entity tags as sent; weak ones (`W/"…"`) never match, as strong comparison requires.
+    Tags(Vec<String>),
+}
+
+impl IfMatch {
+    pub fn parse(header: &str) -> Self {
+        if header.trim() == "*" {
+            return IfMatch::Any;
+        }
+        IfMatch::Tags(header.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect())
+    }
+
+    pub fn matches(&self, etag: &str) -> bool {
+        match self {
+            IfMatch::Any => true,
+            IfMatch::Tags(tags) => tags.iter().any(|t| t == etag),
+        }
+    }
+}

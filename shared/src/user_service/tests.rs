@@ -5,8 +5,8 @@
 use serde_json::json;
 
 use super::*;
-use crate::auth::IfMatch;
 use crate::domain::input::Body;
+use crate::domain::user::IfMatch;
 use crate::store::memory::MemoryUsers;
 
 fn service() -> UserService<MemoryUsers> {
