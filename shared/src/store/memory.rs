@@ -221,8 +221,7 @@ impl UserStore for MemoryUsers {
             *window = Window { attempts: 0, limit: max, start: now_ms };
         }
         if window.attempts >= window.limit {
-            let remaining_ms = (window.start + window_ms - now_ms).max(1000);
-            return Ok(Attempt::Locked { retry_after_secs: (remaining_ms as u64).div_ceil(1000) });
+            return Ok(Attempt::locked(window.start, window_ms, now_ms));
         }
         window.attempts += 1;
         Ok(Attempt::Reserved(Reservation {

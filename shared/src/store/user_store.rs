@@ -21,6 +21,15 @@ pub enum Attempt {
     Locked { retry_after_secs: u64 },
 }
 
+impl Attempt {
+    /// Locked until the window that started at `window_start_ms` ends: the whole seconds
+    /// left, at least one.
+    pub fn locked(window_start_ms: i64, window_ms: i64, now_ms: i64) -> Self {
+        let remaining_ms = (window_start_ms + window_ms - now_ms).max(1000);
+        Attempt::Locked { retry_after_secs: (remaining_ms as u64).div_ceil(1000) }
+    }
+}
+
 /// One reserved verify attempt: the lockout window it was counted in, and the attempt limit
 /// that gives back this attempt and every one reserved before it (what a success does).
 /// Attempts reserved after it stay counted: concurrent failures are not forgotten.

@@ -279,8 +279,7 @@ impl UserStore for DynamoUsers {
             .and_then(|v| v.as_n().ok())
             .and_then(|v| v.parse().ok())
             .unwrap_or(now_ms);
-        let remaining_ms = (window_start + window_ms - now_ms).max(1000);
-        Ok(Attempt::Locked { retry_after_secs: (remaining_ms as u64).div_ceil(1000) })
+        Ok(Attempt::locked(window_start, window_ms, now_ms))
     }
 
     async fn clear_attempts(&self, user_id: &str, reservation: &Reservation) -> Result<(), StoreError> {
