@@ -124,12 +124,30 @@ class Gateway(BaseHTTPRequestHandler):
         except (ConnectionError, TimeoutError):
             self.close_connection = True
 
-    def do_any(self):
+    def read_body(self):
+        """The request body (sent whole or in chunks), or None when it is over MAX_BODY."""
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            body = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline().strip():
+                        pass  # trailers
+                    return body
+                body += self.rfile.read(size)
+                self.rfile.readline()
+                if len(body) > MAX_BODY:
+                    return None
         length = int(self.headers.get("content-length") or 0)
         if length > MAX_BODY:
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def do_any(self):
+        body = self.read_body()
+        if body is None:
             self.close_connection = True
             return self.answer(413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}')
-        body = self.rfile.read(length) if length else b""
         parsed = urllib.parse.urlsplit(self.path)
         raw_path = parsed.path or "/"
         # Path parameters and routing see the decoded path, as API Gateway's do.

@@ -40,6 +40,11 @@ not_utf8="$(printf '\xff\xfe{' | curl -s -w ' %{http_code}' "${auth[@]}" -H 'con
     --data-binary @- "$STACK_BASE_URL/api/users")"
 echo "stack: POST /api/users with a body that is not UTF-8 -> $not_utf8"
 [[ "$not_utf8" == *'"code":"guard.invalid_input"'*' 400' ]]
+chunked="$(printf '{"username":"chunked_%s"}' "$RANDOM$RANDOM" | curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" \
+    -H 'content-type: application/json' -H 'transfer-encoding: chunked' --data-binary @- "$STACK_BASE_URL/api/users")"
+too_large="$(head -c 11000000 /dev/zero | curl -s -w ' %{http_code}' "${auth[@]}" --data-binary @- "$STACK_BASE_URL/api/users")"
+echo "stack: POST /api/users with a chunked body -> $chunked; with 11 MB -> $too_large"
+[ "$chunked" = "200" ] && [ "$too_large" = '{"message":"Request Entity Too Large"} 413' ]
 agent="stack-check/$RANDOM"
 user_id="$(curl -sf "${auth[@]}" -A "$agent" -H 'content-type: application/json' \
     -d "{\"username\":\"agent_$RANDOM$RANDOM\"}" "$STACK_BASE_URL/api/users" \
