@@ -43,12 +43,11 @@ impl Aws {
     /// Amazon's roots only; a custom `https://` endpoint through the system's.
     pub fn lambda() -> Result<Self, String> {
         use aws_sdk_dynamodb::config::{Credentials, Region, SharedCredentialsProvider};
-        let var = env;
         let region =
-            var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).ok_or("AWS_REGION is not set")?;
-        let key = var("AWS_ACCESS_KEY_ID").ok_or("AWS_ACCESS_KEY_ID is not set")?;
-        let secret = var("AWS_SECRET_ACCESS_KEY").ok_or("AWS_SECRET_ACCESS_KEY is not set")?;
-        let credentials = Credentials::new(key, secret, var("AWS_SESSION_TOKEN"), None, "lambda-environment");
+            env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")).ok_or("AWS_REGION is not set")?;
+        let key = env("AWS_ACCESS_KEY_ID").ok_or("AWS_ACCESS_KEY_ID is not set")?;
+        let secret = env("AWS_SECRET_ACCESS_KEY").ok_or("AWS_SECRET_ACCESS_KEY is not set")?;
+        let credentials = Credentials::new(key, secret, env("AWS_SESSION_TOKEN"), None, "lambda-environment");
         let custom = endpoint_for("DYNAMODB").or_else(|| endpoint_for("SECRETS_MANAGER"));
         let sdk = SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
