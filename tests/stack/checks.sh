@@ -55,14 +55,20 @@ echo "stack: a user created with User-Agent $agent; its activity entry records $
 [ "$recorded" = "$agent" ]
 
 # Every event runs with the command events/README.md documents and answers the status its
-# table lists (each run creates what it needs, so the order does not matter).
+# table lists (each run creates what it needs, so the order does not matter); the table names
+# every file.
+invoked=0
 while IFS='|' read -r _ name _ status _; do
     name="$(xargs <<<"$name")"; expected="$(grep -oE '^ *[0-9]{3}' <<<"$status" | xargs)"
     answer="$(scripts/invoke "$name")"
     got="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["statusCode"])' <<<"$answer")"
     echo "stack: scripts/invoke $name -> $got (events/README.md: $expected)"
     [ "$got" = "$expected" ]
+    invoked=$((invoked + 1))
 done < <(grep -E '^\| [a-z-]+ \| [A-Z]+ /' events/README.md)
+files="$(find events -name '*.json' | wc -l)"
+echo "stack: $invoked events invoked, $files files in events/"
+[ "$invoked" = "$files" ]
 
 echo "stack: schemathesis against $STACK_BASE_URL/api/swagger.json"
 # Its defaults: every phase (stateful too), both modes (valid and invalid inputs, bodies that
