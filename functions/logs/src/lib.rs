@@ -83,10 +83,12 @@ impl App {
         let offset = if after.is_some() { 0 } else { page.offset() };
         let cap = query.flag("enableCap").then_some(self.count_cap + 1);
         // One more than the page, to know whether another follows.
-        let (mut entries, count) = tokio::try_join!(
+        // Side by side, each to its end even when the other fails (see `UserService::list`).
+        let (entries, count) = tokio::join!(
             self.logs.page(&filter, offset, page.size + 1, after.as_deref()),
             self.logs.count(&filter, cap)
-        )?;
+        );
+        let (mut entries, count) = (entries?, count?);
         let more = entries.len() as u64 > page.size;
         entries.truncate(page.size as usize);
         let next = if more { entries.last().map(|e| created_key(e.created_at, &e.id)) } else { None };

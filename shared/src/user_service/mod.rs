@@ -169,7 +169,11 @@ impl<S: UserStore> UserService<S> {
         // One more than the page, to know whether another follows.
         let (offset, wanted) = (if after.is_some() { 0 } else { page.offset() }, page.size + 1);
         let (mut ids, total) = if search.is_empty() {
-            tokio::try_join!(self.store.newest(offset, wanted, after), self.store.count())?
+            // Side by side, and each to its end even when the other fails (`join!`, not
+            // `try_join!`): no request is dropped in flight, so the access line's attempts and
+            // throttles are the ones DynamoDB saw.
+            let (ids, total) = tokio::join!(self.store.newest(offset, wanted, after), self.store.count());
+            (ids?, total?)
         } else {
             let mut rows: Vec<SearchRow> = Vec::new();
             for row in self.store.candidates(search).await? {

@@ -309,8 +309,9 @@ impl UserStore for DynamoUsers {
         user_id: &str,
         reservation: &Reservation,
     ) -> Result<(), StoreError> {
-        tokio::try_join!(self.logs.put(entry), self.clear_attempts(user_id, reservation))?;
-        Ok(())
+        // Each to its end even when the other fails: nothing dropped in flight.
+        let (logged, cleared) = tokio::join!(self.logs.put(entry), self.clear_attempts(user_id, reservation));
+        logged.and(cleared)
     }
 
     async fn idempotency_record(&self, scoped_key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
