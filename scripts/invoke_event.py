@@ -24,7 +24,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from local_gateway import load_routes  # noqa: E402
+from local_gateway import load_routes, route_for  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVENTS = os.path.join(REPO, "events")
@@ -105,10 +105,8 @@ def load(name):
 def function_for(route_key):
     method, path = route_key.split(" ", 1)
     routes, default = load_routes(os.path.join(REPO, "template.yaml"))
-    for route in routes:
-        if route.match(method, path) is not None:
-            return route.function
-    return default
+    route, _ = route_for(routes, method, path)
+    return route.function if route else default
 
 
 def main():

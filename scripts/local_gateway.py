@@ -102,6 +102,16 @@ def load_routes(template_path):
     return routes, default
 
 
+def route_for(routes, method, path):
+    """The route API Gateway picks for `method path` and its path parameters, or (None, None)
+    for the `$default` route."""
+    for route in routes:
+        parameters = route.match(method, path)
+        if parameters is not None:
+            return route, parameters
+    return None, None
+
+
 def request_id():
     return base64.b64encode(secrets.token_bytes(10)).decode().rstrip("=")
 
@@ -152,12 +162,7 @@ class Gateway(BaseHTTPRequestHandler):
         raw_path = parsed.path or "/"
         # Path parameters and routing see the decoded path, as API Gateway's do.
         path = urllib.parse.unquote(raw_path)
-        route, parameters = None, None
-        for candidate in self.routes:
-            parameters = candidate.match(self.command, path)
-            if parameters is not None:
-                route = candidate
-                break
+        route, parameters = route_for(self.routes, self.command, path)
         function = route.function if route else self.default_function
         if function is None:
             return self.answer(404, {"content-type": "application/json"}, b'{"message":"Not Found"}')

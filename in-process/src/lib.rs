@@ -22,12 +22,16 @@ pub const FUNCTIONS: [(&str, Routes); 5] = [
     ("users", users::routes),
 ];
 
-/// The function API Gateway sends `path` to (the users function for unmatched paths).
+/// The function API Gateway sends `path` to (the users function for unmatched paths), with
+/// its routes.
+fn entry_for(path: &str) -> (&'static str, Routes) {
+    let serves = |(_, routes): &&(&str, Routes)| pattern_of(routes(), path).is_some();
+    *FUNCTIONS.iter().find(serves).unwrap_or(&FUNCTIONS[FUNCTIONS.len() - 1])
+}
+
+/// The name of the function API Gateway sends `path` to.
 pub fn function_for(path: &str) -> &'static str {
-    FUNCTIONS
-        .iter()
-        .find(|(_, routes)| pattern_of(routes(), path).is_some())
-        .map_or("users", |(name, _)| name)
+    entry_for(path).0
 }
 
 /// The functions, built as their binaries build them.
@@ -56,8 +60,8 @@ impl Functions {
     pub async fn send(&self, request: Request) -> (Response<Body>, AccessLine) {
         // Boxed: five handlers' futures inside one caller's future overflow a test thread's
         // stack in unoptimised builds.
-        let name = function_for(request.uri().path());
-        let routes = FUNCTIONS.iter().find(|(n, _)| *n == name).expect("a listed function").1();
+        let (name, routes) = entry_for(request.uri().path());
+        let routes = routes();
         match name {
             "passwords" => observe(name, routes, request, |r| Box::pin(self.passwords.handle(r))).await,
             "logs" => observe(name, routes, request, |r| Box::pin(self.logs.handle(r))).await,

@@ -15,10 +15,11 @@ use super::StoreError;
 use super::guards::{Guard, guards, held};
 use super::user_store::{
     Attempt, IDEMPOTENCY_LABEL, IdempotencyRecord, RELEASE_LABEL, Reservation, USER_LABEL, UserStore,
+    ends_lockout,
 };
 use crate::config::Lockout;
 use crate::domain::User;
-use crate::domain::log::{LogEntry, LogKey};
+use crate::domain::log::LogEntry;
 use crate::domain::search::{Search, SearchRow};
 
 #[derive(Default)]
@@ -134,11 +135,7 @@ impl MemoryUsers {
         for guard in &wanted {
             state.guards.insert(guard.key.clone(), id.clone());
         }
-        let is_rehash = log.key == LogKey::UserPasswordVerify.as_str();
-        if let (Some(before), Some(after)) = (before, after)
-            && before.password != after.password
-            && !is_rehash
-        {
+        if ends_lockout(before, after, log) {
             state.lockouts.remove(&id);
         }
         match after {

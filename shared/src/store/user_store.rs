@@ -21,6 +21,15 @@ pub enum Attempt {
     Locked { retry_after_secs: u64 },
 }
 
+/// Whether a write from `before` to `after` ends the user's lockout window: a new password
+/// does (the failed attempts were against the old one). Not so a verify's rehash (same
+/// password, new hash): its attempt is given back like any success's, and concurrent failures
+/// stay counted.
+pub fn ends_lockout(before: Option<&User>, after: Option<&User>, log: &LogEntry) -> bool {
+    let is_rehash = log.key == crate::domain::log::LogKey::UserPasswordVerify.as_str();
+    matches!((before, after), (Some(before), Some(after)) if before.password != after.password && !is_rehash)
+}
+
 impl Attempt {
     /// Locked until the window that started at `window_start_ms` ends: the whole seconds
     /// left, at least one.

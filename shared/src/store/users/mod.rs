@@ -13,6 +13,7 @@ use super::logs::{DynamoLogs, log_item};
 use super::tx::{Expression, Item, Transaction};
 use super::user_store::{
     Attempt, IDEMPOTENCY_LABEL, IdempotencyRecord, RELEASE_LABEL, Reservation, USER_LABEL, UserStore,
+    ends_lockout,
 };
 use crate::config::Lockout;
 use crate::domain::User;
@@ -472,13 +473,8 @@ impl DynamoUsers {
             }
             (None, None) => return Ok(None),
         }
-        // A new password ends a lockout: the failed attempts were against the old one. Not so
-        // a verify's rehash (same password, new hash): its attempt is given back like any
-        // success's, and concurrent failures stay counted.
-        let is_rehash = log.key == crate::domain::log::LogKey::UserPasswordVerify.as_str();
-        if let (Some(before), Some(after)) = (before, after)
-            && before.password != after.password
-            && !is_rehash
+        if let Some(after) = after
+            && ends_lockout(before, Some(after), log)
         {
             tx.delete("lockout", &self.table, key(lockout_pk(&after.id)), None);
         }
