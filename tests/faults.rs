@@ -11,9 +11,16 @@ use integration_tests::proxy::{Fault, FaultProxy};
 use integration_tests::{Env, Reply, request};
 
 /// The users function, talking to DynamoDB through `proxy` with a fresh connection pool.
+/// A users function whose client goes through `proxy`, with a retry budget of its own: the
+/// SDK's retry token bucket is shared by every client of a retry partition (by default, all
+/// DynamoDB clients of the process), and the timeouts of earlier faults would otherwise have
+/// spent it before the throttling one (a sharded list alone makes 18 calls).
 async fn users_through(env: &Env, proxy: &FaultProxy) -> users::App {
+    use aws_sdk_dynamodb::config::retry::RetryPartition;
     let client = shared::aws::Aws::tools_default().await.dynamodb_at(&proxy.url);
-    users::App::new(&env.config, client).unwrap()
+    let partition = RetryPartition::new(format!("faults-{}", shared::domain::id::random_id(8)));
+    let config = client.config().to_builder().retry_partition(partition).build();
+    users::App::new(&env.config, aws_sdk_dynamodb::Client::from_conf(config)).unwrap()
 }
 
 async fn send(

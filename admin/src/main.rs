@@ -62,6 +62,10 @@ impl Target {
 enum Command {
     /// Create the tables and indexes (idempotent).
     Setup,
+    /// Bring tables written by an earlier release to this one's shape: new indexes, write
+    /// shards on every user and log entry, the sharded user counter, old indexes removed.
+    /// Safe beside live traffic; run it again to resume an interrupted run.
+    Migrate,
     /// Scan the tables; report, and fail on, any broken invariant (guards, counter, change logs).
     Check {
         /// First make every user hold exactly the guards its values call for (after a
@@ -147,6 +151,21 @@ async fn run(cli: Cli) -> Result<(), String> {
             for (_, name) in shared::store::schema::tables(&config.tables) {
                 let state = if created.iter().any(|c| c == name) { "created" } else { "exists" };
                 println!("{name}: {state}");
+            }
+            for index in created.iter().filter(|c| c.contains(" index ")) {
+                println!("{index}: created");
+            }
+            for (table, index) in
+                shared::store::schema::obsolete_indexes(&client, &config.tables).await.map_err(text)?
+            {
+                println!("{table} index {index}: no longer read; `usersctl migrate` removes it");
+            }
+            Ok(())
+        }
+        Command::Migrate => {
+            let (config, client) = connect(&cli.target).await?;
+            for step in shared::store::migrate::migrate(&client, &config).await.map_err(text)? {
+                println!("{step}");
             }
             Ok(())
         }

@@ -6,9 +6,11 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::StoreError;
 use super::guards::{Guard, guards, held};
+use super::logs::log_is_sharded;
+use super::shards::sharded;
 use super::tx::Item;
 use super::tx::{Expression, Transaction};
-use super::users::decode;
+use super::users::{COUNTER, USER_KIND, decode, is_user_kind};
 use crate::Config;
 use crate::domain::User;
 use crate::domain::log::LogKey;
@@ -43,26 +45,40 @@ struct Tables {
     users: HashMap<String, User>,
     /// Guard key → the user id it points to.
     guard_owners: HashMap<String, String>,
-    counter: Option<i64>,
+    /// Counter key (`counter#users`, or one of its shards) → its count.
+    counters: HashMap<String, i64>,
+    /// Users whose item is not in the `byCreated` shard their id calls for (written before
+    /// sharding, and not yet migrated).
+    unsharded: Vec<String>,
     log_items: Vec<Item>,
 }
 
 async fn read(client: &Client, config: &Config) -> Result<Tables, StoreError> {
     let items = scan(client, &config.tables.users).await?;
     let log_items = scan(client, &config.tables.logs).await?;
-    let mut tables = Tables { users: HashMap::new(), guard_owners: HashMap::new(), counter: None, log_items };
+    let mut tables = Tables {
+        users: HashMap::new(),
+        guard_owners: HashMap::new(),
+        counters: HashMap::new(),
+        unsharded: Vec::new(),
+        log_items,
+    };
     for item in &items {
         match (text(item, "kind"), text(item, "pk")) {
-            (Some("user"), _) => {
+            (Some(kind), _) if is_user_kind(kind) => {
                 let user = decode(item.clone())?;
+                if kind != sharded(USER_KIND, &user.id) {
+                    tables.unsharded.push(user.id.clone());
+                }
                 tables.users.insert(user.id.clone(), user);
             }
             (Some("guard"), Some(pk)) => {
                 let owner = text(item, "userId").unwrap_or_default().to_string();
                 tables.guard_owners.insert(pk.to_string(), owner);
             }
-            (_, Some("counter#users")) => {
-                tables.counter = item.get("count").and_then(|c| c.as_n().ok()).and_then(|n| n.parse().ok());
+            (_, Some(pk)) if pk.starts_with(COUNTER) => {
+                let count = item.get("count").and_then(|c| c.as_n().ok()).and_then(|n| n.parse().ok());
+                tables.counters.insert(pk.to_string(), count.unwrap_or(0));
             }
             _ => {}
         }
@@ -80,12 +96,15 @@ fn keys(guards: Vec<Guard>) -> BTreeSet<String> {
 /// - every user holds the guards its values call for under this configuration (a changed
 ///   `USERNAME_CASE_SENSITIVE`, or phone metadata that now formats a number otherwise, leaves
 ///   stale ones: [`repair`] moves them);
-/// - the user counter equals the number of users;
+/// - the user counter (the sum of its shards, and of the unsharded counter of an earlier
+///   release) equals the number of users; a shard alone need not equal its users, since a
+///   migration folds the old count into shard 00;
+/// - every user and log entry carries its write shards (`usersctl migrate` backfills them);
 /// - every change has its log entry: a user's version equals its change entries (creates,
 ///   updates, deletes, and verifies that rehashed), for users younger than the log retention.
 pub async fn check(client: &Client, config: &Config) -> Result<Report, StoreError> {
     let tables = read(client, config).await?;
-    let Tables { users, guard_owners, counter, log_items } = &tables;
+    let Tables { users, guard_owners, counters, unsharded, log_items } = &tables;
     let case_sensitive = config.username_case_sensitive;
     let mut report =
         Report { users: users.len(), guards: guard_owners.len(), logs: log_items.len(), ..Report::default() };
@@ -116,9 +135,18 @@ pub async fn check(client: &Client, config: &Config) -> Result<Report, StoreErro
             ));
         }
     }
-    let counted = counter.unwrap_or(0);
+    let counted: i64 = counters.values().sum();
     if counted != users.len() as i64 {
         report.problems.push(format!("the counter says {counted} users, the table holds {}", users.len()));
+    }
+    for id in unsharded {
+        report.problems.push(format!("user {id} is not in its byCreated shard (run usersctl migrate)"));
+    }
+    for item in log_items {
+        if !log_is_sharded(item) {
+            let id = text(item, "id").unwrap_or_default();
+            report.problems.push(format!("log entry {id} lacks its index shards (run usersctl migrate)"));
+        }
     }
 
     let mut changes: HashMap<&str, u64> = HashMap::new();

@@ -1,11 +1,14 @@
 //! Activity logs in DynamoDB: written inside the transactions of the changes they record
 //! (see `users::DynamoUsers::commit`), read through the by-user, by-app, by-key and by-time
-//! indexes so a filtered list costs what matches, not what the table holds.
+//! indexes so a filtered list costs what matches, not what the table holds. The app, key and
+//! time indexes are write-sharded (see [`super::shards`]): every verify and token request
+//! writes to them.
 
 use aws_sdk_dynamodb::{Client, types::AttributeValue, types::Select};
 use std::collections::HashMap;
 
 use super::StoreError;
+use super::shards::{every_shard, newest_of, read_all, sharded};
 use super::tx::Item;
 use crate::domain::log::LogEntry;
 use crate::domain::user::created_key;
@@ -26,11 +29,33 @@ pub struct LogFilter {
 pub fn log_item(entry: &LogEntry, retention_days: u32) -> Result<Item, StoreError> {
     let mut item: Item =
         serde_dynamo::to_item(entry).map_err(|e| StoreError::Other(format!("encode log: {e}")))?;
-    item.insert("kind".into(), AttributeValue::S(LOG_KIND.into()));
+    for (attribute, value) in shard_attributes(entry.key.as_str(), entry.application_id.as_deref(), &entry.id)
+    {
+        item.insert(attribute.into(), AttributeValue::S(value));
+    }
     item.insert("createdKey".into(), AttributeValue::S(created_key(entry.created_at, &entry.id)));
     let expires = entry.created_at / 1000 + i64::from(retention_days) * 86_400;
     item.insert("expiresAt".into(), AttributeValue::N(expires.to_string()));
     Ok(item)
+}
+
+/// The write-sharded partition values of an entry: `kind` (`byTime`), `keyShard` (`byKeyShard`)
+/// and, when it has an app, `appShard` (`byAppShard`).
+pub fn shard_attributes(key: &str, application_id: Option<&str>, id: &str) -> Vec<(&'static str, String)> {
+    let mut attributes = vec![("kind", sharded(LOG_KIND, id)), ("keyShard", sharded(key, id))];
+    if let Some(app) = application_id {
+        attributes.push(("appShard", sharded(app, id)));
+    }
+    attributes
+}
+
+/// Whether a stored entry carries the shard attributes its values call for.
+pub fn log_is_sharded(item: &Item) -> bool {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str);
+    let (Some(id), Some(key)) = (text("id"), text("key")) else { return false };
+    shard_attributes(key, text("applicationId"), id)
+        .into_iter()
+        .all(|(name, value)| text(name) == Some(&value))
 }
 
 fn decode(item: Item) -> Result<LogEntry, StoreError> {
@@ -47,8 +72,9 @@ pub struct DynamoLogs {
 /// One Query's shape: the index, its key condition, and a filter for the other equalities.
 struct Plan {
     index: &'static str,
-    /// The index's partition attribute and the value queried.
-    partition: (&'static str, String),
+    /// The index's partition attribute and the values to query: one, or every shard of one.
+    partition: &'static str,
+    partitions: Vec<String>,
     key_condition: String,
     filter: Option<String>,
     names: HashMap<String, String>,
@@ -58,20 +84,19 @@ struct Plan {
 impl Plan {
     /// The most selective index for `filter`: user, then app, then key, else time.
     fn for_filter(filter: &LogFilter) -> Self {
-        let mut names = HashMap::from([("#ck".to_string(), "createdKey".to_string())]);
+        let mut names = HashMap::new();
         let mut values = HashMap::new();
-        let equalities = [
-            ("byUser", "userId", &filter.user_id),
-            ("byApp", "applicationId", &filter.application_id),
-            ("byKey", "key", &filter.key),
-        ];
-        let driver = equalities.iter().find(|(_, _, v)| v.is_some());
-        let (index, partition_attr, partition_value) = match driver {
-            Some((index, attr, value)) => (*index, *attr, (*value).clone().unwrap_or_default()),
-            None => ("byTime", "kind", LOG_KIND.to_string()),
-        };
-        names.insert("#p".into(), partition_attr.into());
-        values.insert(":p".into(), AttributeValue::S(partition_value.clone()));
+        let equalities =
+            [("userId", &filter.user_id), ("applicationId", &filter.application_id), ("key", &filter.key)];
+        let driver = equalities.iter().position(|(_, v)| v.is_some());
+        let (index, partition, partitions) =
+            match driver.map(|i| (i, equalities[i].1.clone().unwrap_or_default())) {
+                Some((0, user)) => ("byUser", "userId", vec![user]),
+                Some((1, app)) => ("byAppShard", "appShard", every_shard(&app)),
+                Some((_, key)) => ("byKeyShard", "keyShard", every_shard(&key)),
+                None => ("byTime", "kind", every_shard(LOG_KIND)),
+            };
+        names.insert("#p".into(), partition.into());
         let mut key_condition = "#p = :p".to_string();
         if filter.start.is_some() || filter.end.is_some() {
             // `{start:015}` sorts before every key of that millisecond, `{end:015}#~` after
@@ -79,13 +104,14 @@ impl Plan {
             let low = format!("{:015}", filter.start.unwrap_or(0).max(0));
             let high = format!("{:015}#~", filter.end.unwrap_or(i64::MAX / 10_000).max(0));
             key_condition.push_str(" AND #ck BETWEEN :lo AND :hi");
+            names.insert("#ck".into(), "createdKey".into());
             values.insert(":lo".into(), AttributeValue::S(low));
             values.insert(":hi".into(), AttributeValue::S(high));
         }
         let mut filters = Vec::new();
-        for (i, (_, attr, value)) in equalities.iter().enumerate() {
+        for (i, (attr, value)) in equalities.iter().enumerate() {
             if let Some(value) = value
-                && *attr != partition_attr
+                && Some(i) != driver
             {
                 names.insert(format!("#f{i}"), attr.to_string());
                 values.insert(format!(":f{i}"), AttributeValue::S(value.clone()));
@@ -93,10 +119,7 @@ impl Plan {
             }
         }
         let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
-        if !key_condition.contains("#ck") {
-            names.remove("#ck");
-        }
-        Self { index, partition: (partition_attr, partition_value), key_condition, filter, names, values }
+        Self { index, partition, partitions, key_condition, filter, names, values }
     }
 }
 
@@ -129,18 +152,26 @@ impl DynamoLogs {
         out.item.map(decode).transpose()
     }
 
-    /// How many entries match, counting no further than `cap` when given.
+    /// How many entries match, counting no further than `cap` when given: every partition
+    /// of the plan counted side by side, each up to the cap.
     pub async fn count(&self, filter: &LogFilter, cap: Option<u64>) -> Result<u64, StoreError> {
         let plan = Plan::for_filter(filter);
+        let counts =
+            read_all(plan.partitions.clone(), |partition| self.count_in(&plan, partition, cap)).await?;
+        let count = counts.iter().sum::<u64>();
+        Ok(cap.map_or(count, |cap| count.min(cap)))
+    }
+
+    async fn count_in(&self, plan: &Plan, partition: String, cap: Option<u64>) -> Result<u64, StoreError> {
         let mut count = 0u64;
-        let mut pages = self.query(&plan).select(Select::Count).into_paginator().send();
+        let mut pages = self.query(plan, partition).select(Select::Count).into_paginator().send();
         while let Some(page) = pages.try_next().await.map_err(|e| StoreError::from_sdk(e, "count logs"))? {
             count += page.count.max(0) as u64;
             if cap.is_some_and(|cap| count >= cap) {
                 break;
             }
         }
-        Ok(cap.map_or(count, |cap| count.min(cap)))
+        Ok(count)
     }
 
     /// Matching entries, newest first, skipping `offset`, or (with `after`, a created key)
@@ -154,37 +185,62 @@ impl DynamoLogs {
     ) -> Result<Vec<LogEntry>, StoreError> {
         let plan = Plan::for_filter(filter);
         let wanted = offset.saturating_add(limit) as usize;
+        // Each partition's newest `wanted` hold the newest `wanted` of all.
+        let lists =
+            read_all(plan.partitions.clone(), |partition| self.newest_in(&plan, partition, wanted, after))
+                .await?;
+        let entries = newest_of(lists, |(created, _)| created, wanted);
+        Ok(entries.into_iter().skip(offset as usize).take(limit as usize).map(|(_, entry)| entry).collect())
+    }
+
+    /// The newest `wanted` matching entries of one partition, with their created keys.
+    async fn newest_in(
+        &self,
+        plan: &Plan,
+        partition: String,
+        wanted: usize,
+        after: Option<&str>,
+    ) -> Result<Vec<(String, LogEntry)>, StoreError> {
         let mut entries = Vec::new();
-        // Resume right after the cursor's entry: its table key and the index's keys.
+        // Resume right after the cursor's position (its table key and the index's keys): a
+        // position in every partition, whichever one holds the cursor's entry.
         let mut start: Option<Item> = after.and_then(|created| {
             let id = created.split_once('#')?.1;
             Some(HashMap::from([
                 ("id".to_string(), AttributeValue::S(id.to_string())),
                 ("createdKey".to_string(), AttributeValue::S(created.to_string())),
-                (plan.partition.0.to_string(), AttributeValue::S(plan.partition.1.clone())),
+                (plan.partition.to_string(), AttributeValue::S(partition.clone())),
             ]))
         });
         loop {
             let page = self
-                .query(&plan)
+                .query(plan, partition.clone())
                 .scan_index_forward(false)
                 .limit((wanted - entries.len()).clamp(1, 1000) as i32)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(|e| StoreError::from_sdk(e, "list logs"))?;
-            for item in page.items.unwrap_or_default() {
-                entries.push(decode(item)?);
+            for mut item in page.items.unwrap_or_default() {
+                let created = match item.remove("createdKey") {
+                    Some(AttributeValue::S(created)) => created,
+                    _ => return Err(StoreError::Other("a log entry without its created key".into())),
+                };
+                entries.push((created, decode(item)?));
             }
             start = page.last_evaluated_key;
             if start.is_none() || entries.len() >= wanted {
                 break;
             }
         }
-        Ok(entries.into_iter().skip(offset as usize).take(limit as usize).collect())
+        Ok(entries)
     }
 
-    fn query(&self, plan: &Plan) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+    fn query(
+        &self,
+        plan: &Plan,
+        partition: String,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
         self.client
             .query()
             .table_name(&self.table)
@@ -193,5 +249,6 @@ impl DynamoLogs {
             .set_filter_expression(plan.filter.clone())
             .set_expression_attribute_names(Some(plan.names.clone()))
             .set_expression_attribute_values(Some(plan.values.clone()))
+            .expression_attribute_values(":p", AttributeValue::S(partition))
     }
 }

@@ -9,7 +9,9 @@ pub mod logs;
 #[cfg(test)]
 pub(crate) mod memory;
 pub(crate) mod metering;
+pub mod migrate;
 pub mod schema;
+pub mod shards;
 mod tx;
 pub mod user_store;
 pub mod users;

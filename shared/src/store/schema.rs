@@ -60,18 +60,24 @@ pub const USERS: TableDef = TableDef {
     ttl_attribute: Some("expiresAt"),
 };
 
+/// The app, key and time indexes are partitioned on write-sharded values (see `shards`).
 pub const LOGS: TableDef = TableDef {
     logical_id: "LogsTable",
     hash_key: "id",
     indexes: &[
         IndexDef { name: "byUser", hash_key: "userId", range_key: "createdKey", projection: Projection::All },
         IndexDef {
-            name: "byApp",
-            hash_key: "applicationId",
+            name: "byAppShard",
+            hash_key: "appShard",
             range_key: "createdKey",
             projection: Projection::All,
         },
-        IndexDef { name: "byKey", hash_key: "key", range_key: "createdKey", projection: Projection::All },
+        IndexDef {
+            name: "byKeyShard",
+            hash_key: "keyShard",
+            range_key: "createdKey",
+            projection: Projection::All,
+        },
         IndexDef { name: "byTime", hash_key: "kind", range_key: "createdKey", projection: Projection::All },
     ],
     ttl_attribute: Some("expiresAt"),
@@ -100,31 +106,128 @@ impl TableDef {
     }
 }
 
-/// Creates whatever tables are missing; existing ones are left alone. Safe to run repeatedly.
+/// Creates whatever tables are missing and adds the indexes an existing table lacks (one at a
+/// time, as DynamoDB requires, each waited for until active); nothing is removed (see
+/// [`obsolete_indexes`]). Safe to run repeatedly. Returns what it created.
 pub async fn ensure_tables(client: &Client, names: &TableNames) -> Result<Vec<String>, StoreError> {
     let mut created = Vec::new();
     for (def, name) in tables(names) {
-        match client.describe_table().table_name(name).send().await {
-            Ok(_) => continue,
-            Err(err) => match StoreError::from_sdk(err, "describe_table") {
-                StoreError::TableMissing(_) => {}
-                other => return Err(other),
-            },
+        match existing_indexes(client, name).await? {
+            None => {
+                create_table(client, def, name).await?;
+                created.push(name.to_string());
+            }
+            Some(existing) => {
+                for index in def.indexes.iter().filter(|i| !existing.iter().any(|e| e == i.name)) {
+                    add_index(client, name, index).await?;
+                    created.push(format!("{name} index {}", index.name));
+                }
+            }
         }
-        create_table(client, def, name).await?;
-        created.push(name.to_string());
     }
     Ok(created)
 }
 
+/// The names of the indexes a table has, or `None` when there is no such table.
+async fn existing_indexes(client: &Client, table: &str) -> Result<Option<Vec<String>>, StoreError> {
+    match client.describe_table().table_name(table).send().await {
+        Ok(out) => Ok(Some(
+            out.table
+                .and_then(|t| t.global_secondary_indexes)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|i| i.index_name)
+                .collect(),
+        )),
+        Err(err) => match StoreError::from_sdk(err, "describe_table") {
+            StoreError::TableMissing(_) => Ok(None),
+            other => Err(other),
+        },
+    }
+}
+
+/// Indexes a table has that this release no longer reads: each still costs a write per item,
+/// and a constant partition key in one of them keeps the ceiling sharding removes.
+pub async fn obsolete_indexes(
+    client: &Client,
+    names: &TableNames,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut obsolete = Vec::new();
+    for (def, name) in tables(names) {
+        for index in existing_indexes(client, name).await?.unwrap_or_default() {
+            if !def.indexes.iter().any(|i| i.name == index) {
+                obsolete.push((name.to_string(), index));
+            }
+        }
+    }
+    Ok(obsolete)
+}
+
+/// Deletes one index (its data is derived from the table's items; nothing is lost).
+pub async fn delete_index(client: &Client, table: &str, index: &str) -> Result<(), StoreError> {
+    use aws_sdk_dynamodb::types::{DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate};
+    let delete = DeleteGlobalSecondaryIndexAction::builder().index_name(index).build().expect("name is set");
+    client
+        .update_table()
+        .table_name(table)
+        .global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().delete(delete).build())
+        .send()
+        .await
+        .map_err(|e| StoreError::from_sdk(e, "update_table"))?;
+    Ok(())
+}
+
+async fn add_index(client: &Client, table: &str, index: &IndexDef) -> Result<(), StoreError> {
+    use aws_sdk_dynamodb::types::{
+        CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate, IndexStatus,
+    };
+    let sdk = sdk_index(index);
+    let create = CreateGlobalSecondaryIndexAction::builder()
+        .index_name(index.name)
+        .set_key_schema(Some(sdk.key_schema().to_vec()))
+        .set_projection(sdk.projection().cloned())
+        .build()
+        .expect("name, keys and projection are set");
+    client
+        .update_table()
+        .table_name(table)
+        .set_attribute_definitions(Some(vec![attribute(index.hash_key), attribute(index.range_key)]))
+        .global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().create(create).build())
+        .send()
+        .await
+        .map_err(|e| StoreError::from_sdk(e, "update_table"))?;
+    // DynamoDB backfills a new index before it is active, and takes one creation at a time.
+    loop {
+        let out = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e, "describe_table"))?;
+        let status = out
+            .table
+            .and_then(|t| t.global_secondary_indexes)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|i| i.index_name() == Some(index.name))
+            .and_then(|i| i.index_status);
+        if matches!(status, None | Some(IndexStatus::Active)) {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    }
+}
+
+fn attribute(name: &str) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .expect("name and type are set")
+}
+
 async fn create_table(client: &Client, def: &TableDef, name: &str) -> Result<(), StoreError> {
-    let attributes = def.key_attributes().into_iter().map(|attribute| {
-        AttributeDefinition::builder()
-            .attribute_name(attribute)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .expect("name and type are set")
-    });
+    let attributes = def.key_attributes().into_iter().map(attribute);
     let indexes: Vec<GlobalSecondaryIndex> = def.indexes.iter().map(sdk_index).collect();
     client
         .create_table()

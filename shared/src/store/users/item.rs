@@ -12,6 +12,7 @@ use crate::domain::{JsonObject, User};
 use crate::store::StoreError;
 use crate::store::guards::Guard;
 use crate::store::schema::SEARCH_PROJECTION;
+use crate::store::shards::sharded;
 use crate::store::tx::Item;
 
 /// What DynamoDB stores for a user. JSON documents are kept as JSON text: they round-trip
@@ -20,6 +21,7 @@ use crate::store::tx::Item;
 #[serde(rename_all = "camelCase")]
 struct UserItem {
     pk: String,
+    /// `user#<shard>`: the kind of item, and the write shard of its `byCreated` entry.
     kind: String,
     created_key: String,
     id: String,
@@ -90,7 +92,7 @@ pub(super) fn encode(user: &User, guards: &[Guard]) -> Result<Item, StoreError> 
     let json = |v: &JsonObject| serde_json::to_string(v).expect("JSON values serialise");
     let record = UserItem {
         pk: user_pk(&user.id),
-        kind: USER_KIND.into(),
+        kind: sharded(USER_KIND, &user.id),
         created_key: user.created_key(),
         id: user.id.clone(),
         username: user.username.clone(),

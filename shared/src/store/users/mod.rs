@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use super::StoreError;
 use super::guards::{Guard, guards, held};
 use super::logs::{DynamoLogs, log_item};
+use super::shards::{every_shard, newest_of, read_all, sharded};
 use super::tx::{Expression, Item, Transaction};
 use super::user_store::{
     Attempt, IDEMPOTENCY_LABEL, IdempotencyRecord, RELEASE_LABEL, Reservation, USER_LABEL, UserStore,
@@ -24,7 +25,20 @@ pub use item::{decode, field_index};
 use item::{decode_row, encode, first_char, key, projection, user_pk};
 
 pub const USER_KIND: &str = "user";
-const COUNTER_PK: &str = "counter#users";
+/// The user counter, sharded like `byCreated` so creates and deletes share no item. The
+/// unsharded key is the counter as written before sharding: still read (a migrated deployment
+/// has it folded into shard 00 and deleted), never written.
+pub const COUNTER: &str = "counter#users";
+
+pub fn counter_pk(user_id: &str) -> String {
+    sharded(COUNTER, user_id)
+}
+
+/// Whether a users-table item of this `kind` is a user (`user#<shard>`, or `user` as written
+/// before sharding).
+pub fn is_user_kind(kind: &str) -> bool {
+    kind.split('#').next() == Some(USER_KIND)
+}
 
 fn lockout_pk(user_id: &str) -> String {
     format!("lockout#{user_id}")
@@ -108,13 +122,99 @@ impl DynamoUsers {
         Ok(rows)
     }
 
+    /// The items at `keys`, in no particular order; absent ones are left out.
+    async fn batch_get(
+        &self,
+        keys: Vec<Item>,
+        consistent: bool,
+        label: &'static str,
+    ) -> Result<Vec<Item>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found = Vec::new();
+        // BatchGetItem takes at most 100 keys; a page never asks for more.
+        for chunk in keys.chunks(100) {
+            let keys = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.to_vec()))
+                .consistent_read(consistent)
+                .build()
+                .map_err(|e| StoreError::Other(e.to_string()))?;
+            let mut request = Some(HashMap::from([(self.table.clone(), keys)]));
+            while let Some(items) = request.take().filter(|r| !r.is_empty()) {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .set_request_items(Some(items))
+                    .send()
+                    .await
+                    .map_err(self.err(label))?;
+                found.extend(out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default());
+                request = out.unprocessed_keys;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Every user's search fields: each shard of `byCreated` read side by side.
     async fn all_rows(&self) -> Result<Vec<SearchRow>, StoreError> {
         let names = HashMap::from([
             ("#k".to_string(), "kind".to_string()),
             ("#name".to_string(), "name".to_string()),
         ]);
-        let values = HashMap::from([(":k".to_string(), AttributeValue::S(USER_KIND.into()))]);
-        self.query_rows("byCreated", "#k = :k", values, names).await
+        let shards = read_all(every_shard(USER_KIND), |shard| {
+            let values = HashMap::from([(":k".to_string(), AttributeValue::S(shard))]);
+            self.query_rows("byCreated", "#k = :k", values, names.clone())
+        })
+        .await?;
+        Ok(shards.into_iter().flatten().collect())
+    }
+
+    /// The newest `wanted` ids of one shard of `byCreated`, with their created keys.
+    async fn newest_in(
+        &self,
+        shard: String,
+        wanted: usize,
+        after: Option<&str>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut rows = Vec::new();
+        // Resume right after the cursor's position (its table key and index keys): a position
+        // in every shard, whichever one holds the cursor's item.
+        let mut start: Option<Item> = after.and_then(|created| {
+            let id = created.split_once('#')?.1;
+            Some(HashMap::from([
+                ("pk".to_string(), AttributeValue::S(user_pk(id))),
+                ("kind".to_string(), AttributeValue::S(shard.clone())),
+                ("createdKey".to_string(), AttributeValue::S(created.to_string())),
+            ]))
+        });
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("byCreated")
+                .key_condition_expression("#k = :k")
+                .expression_attribute_names("#k", "kind")
+                .expression_attribute_values(":k", AttributeValue::S(shard.clone()))
+                .projection_expression("id, createdKey")
+                .scan_index_forward(false)
+                .limit((wanted - rows.len()).clamp(1, 1000) as i32)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(self.err("newest"))?;
+            for item in page.items.unwrap_or_default() {
+                if let (Some(AttributeValue::S(id)), Some(AttributeValue::S(created))) =
+                    (item.get("id"), item.get("createdKey"))
+                {
+                    rows.push((created.clone(), id.clone()));
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() || rows.len() >= wanted {
+                break;
+            }
+        }
+        Ok(rows)
     }
 }
 
@@ -133,33 +233,11 @@ impl UserStore for DynamoUsers {
     }
 
     async fn get_many(&self, ids: &[String]) -> Result<Vec<User>, StoreError> {
-        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let keys = ids.iter().map(|id| key(user_pk(id))).collect();
         let mut found: HashMap<String, User> = HashMap::new();
-        // BatchGetItem takes at most 100 keys; a page never asks for more.
-        for chunk in ids.chunks(100) {
-            let keys: Vec<Item> = chunk.iter().map(|id| key(user_pk(id))).collect();
-            let mut request = Some(HashMap::from([(
-                self.table.clone(),
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| StoreError::Other(e.to_string()))?,
-            )]));
-            while let Some(items) = request.take().filter(|r| !r.is_empty()) {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .set_request_items(Some(items))
-                    .send()
-                    .await
-                    .map_err(self.err("batch_get"))?;
-                for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
-                    let user = decode(item)?;
-                    found.insert(user.id.clone(), user);
-                }
-                request = out.unprocessed_keys;
-            }
+        for item in self.batch_get(keys, true, "batch_get").await? {
+            let user = decode(item)?;
+            found.insert(user.id.clone(), user);
         }
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
@@ -340,63 +418,26 @@ impl UserStore for DynamoUsers {
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(COUNTER_PK.into())))
-            .send()
-            .await
-            .map_err(self.err("count"))?;
-        let count = out
-            .item
-            .and_then(|item| {
-                item.get("count").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok())
-            })
-            .unwrap_or(0);
+        // Every shard and the unsharded counter: 17 keys, one eventually consistent
+        // BatchGetItem (as the single counter's GetItem was: a total may lag a write by a moment).
+        let mut keys: Vec<Item> = every_shard(COUNTER).into_iter().map(key).collect();
+        keys.push(key(COUNTER.into()));
+        let count: i64 = self
+            .batch_get(keys, false, "count")
+            .await?
+            .iter()
+            .filter_map(|item| item.get("count")?.as_n().ok()?.parse::<i64>().ok())
+            .sum();
         Ok(count.max(0) as u64)
     }
 
     async fn newest(&self, offset: u64, limit: u64, after: Option<&str>) -> Result<Vec<String>, StoreError> {
         // No capacity from `wanted`: a client chooses the page number, and so its size.
         let wanted = offset.saturating_add(limit) as usize;
-        let mut ids = Vec::new();
-        // Resume right after the cursor's item: its table key and index keys.
-        let mut start: Option<Item> = after.and_then(|created| {
-            let id = created.split_once('#')?.1;
-            Some(HashMap::from([
-                ("pk".to_string(), AttributeValue::S(user_pk(id))),
-                ("kind".to_string(), AttributeValue::S(USER_KIND.into())),
-                ("createdKey".to_string(), AttributeValue::S(created.to_string())),
-            ]))
-        });
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("byCreated")
-                .key_condition_expression("#k = :k")
-                .expression_attribute_names("#k", "kind")
-                .expression_attribute_values(":k", AttributeValue::S(USER_KIND.into()))
-                .projection_expression("id")
-                .scan_index_forward(false)
-                .limit((wanted - ids.len()).clamp(1, 1000) as i32)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(self.err("newest"))?;
-            for item in page.items.unwrap_or_default() {
-                if let Some(AttributeValue::S(id)) = item.get("id") {
-                    ids.push(id.clone());
-                }
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() || ids.len() >= wanted {
-                break;
-            }
-        }
-        Ok(ids.into_iter().skip(offset as usize).take(limit as usize).collect())
+        // Each shard's newest `wanted` hold the newest `wanted` of all.
+        let shards = read_all(every_shard(USER_KIND), |shard| self.newest_in(shard, wanted, after)).await?;
+        let rows = newest_of(shards, |(created, _)| created, wanted);
+        Ok(rows.into_iter().skip(offset as usize).take(limit as usize).map(|(_, id)| id).collect())
     }
 
     async fn candidates(&self, search: &Search) -> Result<Vec<SearchRow>, StoreError> {
@@ -502,7 +543,8 @@ impl DynamoUsers {
             let add = Expression::new("ADD #c :d")
                 .name("#c", "count")
                 .value(":d", AttributeValue::N(delta.to_string()));
-            tx.update("counter", &self.table, key(COUNTER_PK.into()), add, None);
+            let owner = after.or(before).map(|u| u.id.as_str()).unwrap_or_default();
+            tx.update("counter", &self.table, key(counter_pk(owner)), add, None);
         }
         Ok(Some(tx))
     }

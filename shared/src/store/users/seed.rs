@@ -5,16 +5,17 @@
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 
 use super::item::{encode, key};
-use super::{COUNTER_PK, DynamoUsers};
+use super::{DynamoUsers, counter_pk};
 use crate::domain::User;
 use crate::store::StoreError;
 use crate::store::guards::guards;
+use std::collections::HashMap;
 
 /// DynamoDB's limit of items per `BatchWriteItem`.
 const BATCH: usize = 25;
 
 impl DynamoUsers {
-    /// Writes each user with its guards, then adds their number to the counter. The table
+    /// Writes each user with its guards, then adds their number to the counter's shards. The table
     /// must hold none of these users or identifiers: an existing item is overwritten.
     pub async fn seed(&self, users: &[User]) -> Result<(), StoreError> {
         let mut writes = Vec::new();
@@ -48,16 +49,22 @@ impl DynamoUsers {
                 pending = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
             }
         }
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(COUNTER_PK.into())))
-            .update_expression("ADD #c :n")
-            .expression_attribute_names("#c", "count")
-            .expression_attribute_values(":n", AttributeValue::N(users.len().to_string()))
-            .send()
-            .await
-            .map_err(self.err("seed counter"))?;
+        let mut per_shard: HashMap<String, usize> = HashMap::new();
+        for user in users {
+            *per_shard.entry(counter_pk(&user.id)).or_default() += 1;
+        }
+        for (counter, added) in per_shard {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(counter)))
+                .update_expression("ADD #c :n")
+                .expression_attribute_names("#c", "count")
+                .expression_attribute_values(":n", AttributeValue::N(added.to_string()))
+                .send()
+                .await
+                .map_err(self.err("seed counter"))?;
+        }
         Ok(())
     }
 }

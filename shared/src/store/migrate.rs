@@ -1,0 +1,164 @@
+//! `usersctl migrate`: brings tables written by an earlier release to this one's shape, beside
+//! live traffic. Every step is idempotent, so an interrupted run is resumed by running it
+//! again: items already migrated are skipped, and each write is conditioned on what the scan
+//! saw (a user changed meanwhile was rewritten in the new shape by that change).
+//!
+//! 1. indexes this release reads are created (each backfilled by DynamoDB before it is used);
+//! 2. users get their `byCreated` shard (`kind = user#<shard>`);
+//! 3. the unsharded user counter is folded into shard 00, in one transaction;
+//! 4. log entries get their `byTime`, `byKeyShard` and `byAppShard` shards;
+//! 5. indexes this release no longer reads are deleted.
+
+use aws_sdk_dynamodb::{Client, types::AttributeValue};
+use std::collections::HashMap;
+
+use super::StoreError;
+use super::logs::{log_is_sharded, shard_attributes};
+use super::schema::{delete_index, ensure_tables, obsolete_indexes};
+use super::shards::{every_shard, sharded};
+use super::tx::{Expression, Item, Transaction};
+use super::users::{COUNTER, USER_KIND, is_user_kind};
+use crate::Config;
+
+/// What one run did, a sentence a step.
+pub async fn migrate(client: &Client, config: &Config) -> Result<Vec<String>, StoreError> {
+    let mut done: Vec<String> =
+        ensure_tables(client, &config.tables).await?.into_iter().map(|c| format!("created {c}")).collect();
+    done.push(format!("users sharded: {}", shard_users(client, &config.tables.users).await?));
+    done.push(fold_counter(client, &config.tables.users).await?);
+    done.push(format!("log entries sharded: {}", shard_logs(client, &config.tables.logs).await?));
+    for (table, index) in obsolete_indexes(client, &config.tables).await? {
+        delete_index(client, &table, &index).await?;
+        done.push(format!("deleted index {index} of {table} (no longer read)"));
+    }
+    Ok(done)
+}
+
+/// The attributes named by `projection` (`#k` is `kind`, `#key` is `key`) of every item.
+async fn scan(client: &Client, table: &str, projection: &str) -> Result<Vec<Item>, StoreError> {
+    let names: HashMap<String, String> = [("#k", "kind"), ("#key", "key")]
+        .into_iter()
+        .filter(|(placeholder, _)| projection.split([',', ' ']).any(|p| p == *placeholder))
+        .map(|(placeholder, name)| (placeholder.to_string(), name.to_string()))
+        .collect();
+    client
+        .scan()
+        .table_name(table)
+        .projection_expression(projection)
+        .set_expression_attribute_names(Some(names))
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| StoreError::from_sdk(e, "scan"))
+}
+
+fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+/// Sets `attributes` on the item at `key` if `condition` (an expression over `#c0`, `:c0`)
+/// still holds; `false` when it no longer did.
+async fn set(
+    client: &Client,
+    table: &str,
+    key: Item,
+    attributes: Vec<(&str, String)>,
+    condition: (&str, &str, Option<&str>),
+) -> Result<bool, StoreError> {
+    let (expression, name, value) = condition;
+    let mut update = client
+        .update_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .condition_expression(expression)
+        .expression_attribute_names("#c0", name)
+        .set_expression_attribute_values(
+            value.map(|v| HashMap::from([(":c0".to_string(), AttributeValue::S(v.into()))])),
+        );
+    let mut sets = Vec::new();
+    for (i, (name, value)) in attributes.into_iter().enumerate() {
+        update = update
+            .expression_attribute_names(format!("#a{i}"), name)
+            .expression_attribute_values(format!(":a{i}"), AttributeValue::S(value));
+        sets.push(format!("#a{i} = :a{i}"));
+    }
+    match update.update_expression(format!("SET {}", sets.join(", "))).send().await {
+        Ok(_) => Ok(true),
+        Err(err) => match StoreError::from_sdk(err, "migrate") {
+            StoreError::ConditionFailed { .. } => Ok(false),
+            err => Err(err),
+        },
+    }
+}
+
+async fn shard_users(client: &Client, table: &str) -> Result<usize, StoreError> {
+    let mut moved = 0;
+    for item in scan(client, table, "pk, id, #k").await? {
+        let (Some(pk), Some(id), Some(kind)) = (text(&item, "pk"), text(&item, "id"), text(&item, "kind"))
+        else {
+            continue;
+        };
+        let wanted = sharded(USER_KIND, id);
+        if !is_user_kind(kind) || kind == wanted {
+            continue;
+        }
+        let key = HashMap::from([("pk".to_string(), AttributeValue::S(pk.to_string()))]);
+        if set(client, table, key, vec![("kind", wanted)], ("#c0 = :c0", "kind", Some(kind))).await? {
+            moved += 1;
+        }
+    }
+    Ok(moved)
+}
+
+/// Moves the unsharded counter's count into shard 00 and deletes it, atomically: the sum the
+/// API reads (all shards and the unsharded key) is the same before, during and after.
+async fn fold_counter(client: &Client, table: &str) -> Result<String, StoreError> {
+    let key = |pk: String| HashMap::from([("pk".to_string(), AttributeValue::S(pk))]);
+    // A few tries: an earlier release still running may change the count between read and fold.
+    for _ in 0..5 {
+        let out = client
+            .get_item()
+            .table_name(table)
+            .set_key(Some(key(COUNTER.into())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e, "counter"))?;
+        let Some(count) = out.item.as_ref().and_then(|i| i.get("count")).and_then(|c| c.as_n().ok()).cloned()
+        else {
+            return Ok("user counter: already sharded".into());
+        };
+        let mut tx = Transaction::new();
+        let same =
+            Expression::new("#c = :c").name("#c", "count").value(":c", AttributeValue::N(count.clone()));
+        tx.delete("counter", table, key(COUNTER.into()), Some(same));
+        let add =
+            Expression::new("ADD #c :c").name("#c", "count").value(":c", AttributeValue::N(count.clone()));
+        tx.update("counter shard", table, key(every_shard(COUNTER).swap_remove(0)), add, None);
+        match tx.commit(client).await {
+            Ok(()) => return Ok(format!("user counter: {count} folded into its shards")),
+            Err(StoreError::ConditionFailed { .. } | StoreError::TransactionConflict) => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    Err(StoreError::Other("the user counter kept changing; stop the earlier release and run again".into()))
+}
+
+async fn shard_logs(client: &Client, table: &str) -> Result<usize, StoreError> {
+    let mut moved = 0;
+    for item in scan(client, table, "id, #key, applicationId, #k, keyShard, appShard").await? {
+        let (Some(id), Some(log_key)) = (text(&item, "id"), text(&item, "key")) else { continue };
+        if log_is_sharded(&item) {
+            continue;
+        }
+        let key = HashMap::from([("id".to_string(), AttributeValue::S(id.to_string()))]);
+        let attributes = shard_attributes(log_key, text(&item, "applicationId"), id);
+        // Not resurrected if TTL removed it meanwhile.
+        if set(client, table, key, attributes, ("attribute_exists(#c0)", "id", None)).await? {
+            moved += 1;
+        }
+    }
+    Ok(moved)
+}

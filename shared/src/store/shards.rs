@@ -1,0 +1,87 @@
+//! Write sharding for index partitions that many writers share (every user in `byCreated`,
+//! every log entry in `byTime`, one app's or one key's entries in `byAppShard` / `byKeyShard`).
+//!
+//! One DynamoDB partition takes about 1,000 write units per second, and an ever-increasing
+//! sort key gives it nothing to split on. So each such partition value is written as
+//! `<value>#<shard>`, the shard derived from the item's own id, and read by querying every
+//! shard side by side and merging by the sort key (docs/data-model.md, "Write shards").
+
+use futures_util::future::join_all;
+use std::future::Future;
+
+use super::StoreError;
+
+/// Shards per shared partition value. Entries are under 1 KB, so each index write is one write
+/// unit: 16 shards take 16,000 writes/s per value before any partition saturates, above the
+/// 10,000 requests/s each route is sized for (every verify and token request writes one entry
+/// to `byTime`). A read of a sharded index costs 16 parallel Queries instead of one.
+pub const SHARDS: u32 = 16;
+
+/// The shard of an item, from its id: stable across releases and machines, since it is
+/// stored. FNV-1a, written out because `std`'s hasher may change between Rust versions and
+/// ids are already random (no need for a keyed hash).
+pub fn shard_of(id: &str) -> u32 {
+    let hash =
+        id.bytes().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193));
+    hash % SHARDS
+}
+
+/// The partition value `value` takes for the item `id`.
+pub fn sharded(value: &str, id: &str) -> String {
+    shard_value(value, shard_of(id))
+}
+
+fn shard_value(value: &str, shard: u32) -> String {
+    format!("{value}#{shard:02}")
+}
+
+/// Every partition value `value` is spread over.
+pub fn every_shard(value: &str) -> Vec<String> {
+    (0..SHARDS).map(|shard| shard_value(value, shard)).collect()
+}
+
+/// Runs `read` on every partition value side by side (each to its end, as with `join!`, so
+/// no call is dropped in flight) and returns their results in order, or the first error.
+pub async fn read_all<T, F, Fut>(partitions: Vec<String>, read: F) -> Result<Vec<T>, StoreError>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    join_all(partitions.into_iter().map(read)).await.into_iter().collect()
+}
+
+/// The newest `wanted` items of several newest-first lists, newest first. Sort keys are
+/// unique (they end with the item's id), so the order is total.
+pub fn newest_of<T>(lists: Vec<Vec<T>>, sort_key: impl Fn(&T) -> &str, wanted: usize) -> Vec<T> {
+    let mut all: Vec<T> = lists.into_iter().flatten().collect();
+    all.sort_by(|a, b| sort_key(b).cmp(sort_key(a)));
+    all.truncate(wanted);
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_stable_and_spread() {
+        // Stored values: a change to the function would strand every existing item.
+        // FNV-1a("abc") = 0x1a47e90b, and 0xb = 11.
+        assert_eq!(shard_of("abc"), 11);
+        assert_eq!(sharded("log", "abc"), "log#11");
+        let mut counts = [0u32; SHARDS as usize];
+        for _ in 0..16_000 {
+            counts[shard_of(&crate::domain::id::random_id(12)) as usize] += 1;
+        }
+        let (min, max) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+        assert!(*min > 800 && *max < 1200, "random ids spread evenly: {counts:?}");
+    }
+
+    #[test]
+    fn newest_of_merges_by_sort_key() {
+        let lists = vec![vec!["0003#a", "0001#b"], vec!["0004#c", "0002#d"], vec![]];
+        assert_eq!(newest_of(lists, |s| s, 3), ["0004#c", "0003#a", "0002#d"]);
+        assert_eq!(every_shard("user").len(), SHARDS as usize);
+        assert_eq!(every_shard("user")[3], "user#03");
+    }
+}
