@@ -60,14 +60,14 @@ fn cases(fixture: &Fixture, log_id: &str) -> Vec<Case> {
             "GET",
             format!("/api/users?search.primaryEmail={email}&mode.primaryEmail=exact"),
             None,
-            &["Query", "BatchGetItem"],
+            &sharded(&["BatchGetItem"]),
         ),
         case(
             "GET /api/users prefix username",
             "GET",
             "/api/users?search.username=fixture%25".into(),
             None,
-            &["Query", "BatchGetItem"],
+            &sharded(&["BatchGetItem"]),
         ),
         case(
             "GET /api/users `%x%`",

@@ -7,10 +7,9 @@ use std::collections::{BTreeSet, HashMap};
 use super::StoreError;
 use super::guards::{Guard, guards, held};
 use super::logs::log_is_sharded;
-use super::shards::sharded;
 use super::tx::Item;
 use super::tx::{Expression, Transaction};
-use super::users::{COUNTER, USER_KIND, decode, is_user_kind};
+use super::users::{COUNTER, decode, is_user_kind, rewritten};
 use crate::Config;
 use crate::domain::User;
 use crate::domain::log::LogKey;
@@ -47,8 +46,8 @@ struct Tables {
     guard_owners: HashMap<String, String>,
     /// Counter key (`counter#users`, or one of its shards) → its count.
     counters: HashMap<String, i64>,
-    /// Users whose item is not in the `byCreated` shard their id calls for (written before
-    /// sharding, and not yet migrated).
+    /// Users whose index attributes are not the ones this release writes (an earlier
+    /// release's, not yet migrated).
     unsharded: Vec<String>,
     log_items: Vec<Item>,
 }
@@ -67,7 +66,7 @@ async fn read(client: &Client, config: &Config) -> Result<Tables, StoreError> {
         match (text(item, "kind"), text(item, "pk")) {
             (Some(kind), _) if is_user_kind(kind) => {
                 let user = decode(item.clone())?;
-                if kind != sharded(USER_KIND, &user.id) {
+                if rewritten(item, config.username_case_sensitive)?.is_some() {
                     tables.unsharded.push(user.id.clone());
                 }
                 tables.users.insert(user.id.clone(), user);
@@ -99,7 +98,8 @@ fn keys(guards: Vec<Guard>) -> BTreeSet<String> {
 /// - the user counter (the sum of its shards, and of the unsharded counter of an earlier
 ///   release) equals the number of users; a shard alone need not equal its users, since a
 ///   migration folds the old count into shard 00;
-/// - every user and log entry carries its write shards (`usersctl migrate` backfills them);
+/// - every user and log entry carries this release's index attributes (write shards, field
+///   partitions: `usersctl migrate` backfills them);
 /// - every change has its log entry: a user's version equals its change entries (creates,
 ///   updates, deletes, and verifies that rehashed), for users younger than the log retention.
 pub async fn check(client: &Client, config: &Config) -> Result<Report, StoreError> {
@@ -140,7 +140,9 @@ pub async fn check(client: &Client, config: &Config) -> Result<Report, StoreErro
         report.problems.push(format!("the counter says {counted} users, the table holds {}", users.len()));
     }
     for id in unsharded {
-        report.problems.push(format!("user {id} is not in its byCreated shard (run usersctl migrate)"));
+        report
+            .problems
+            .push(format!("user {id} is not in this release's index layout (run usersctl migrate)"));
     }
     for item in log_items {
         if !log_is_sharded(item) {

@@ -4,7 +4,8 @@
 //! saw (a user changed meanwhile was rewritten in the new shape by that change).
 //!
 //! 1. indexes this release reads are created (each backfilled by DynamoDB before it is used);
-//! 2. users get their `byCreated` shard (`kind = user#<shard>`);
+//! 2. users get their `byCreated` shard (`kind = user#<shard>`) and two-character field-index
+//!    partitions;
 //! 3. the unsharded user counter is folded into shard 00, in one transaction;
 //! 4. log entries get their `byTime`, `byKeyShard` and `byAppShard` shards;
 //! 5. indexes this release no longer reads are deleted.
@@ -15,16 +16,16 @@ use std::collections::HashMap;
 use super::StoreError;
 use super::logs::{log_is_sharded, shard_attributes};
 use super::schema::{delete_index, ensure_tables, obsolete_indexes};
-use super::shards::{every_shard, sharded};
+use super::shards::every_shard;
 use super::tx::{Expression, Item, Transaction};
-use super::users::{COUNTER, USER_KIND, is_user_kind};
+use super::users::{COUNTER, is_user_kind, rewritten};
 use crate::Config;
 
 /// What one run did, a sentence a step.
 pub async fn migrate(client: &Client, config: &Config) -> Result<Vec<String>, StoreError> {
     let mut done: Vec<String> =
         ensure_tables(client, &config.tables).await?.into_iter().map(|c| format!("created {c}")).collect();
-    done.push(format!("users sharded: {}", shard_users(client, &config.tables.users).await?));
+    done.push(format!("users sharded: {}", shard_users(client, config).await?));
     done.push(fold_counter(client, &config.tables.users).await?);
     done.push(format!("log entries sharded: {}", shard_logs(client, &config.tables.logs).await?));
     for (table, index) in obsolete_indexes(client, &config.tables).await? {
@@ -93,20 +94,35 @@ async fn set(
     }
 }
 
-async fn shard_users(client: &Client, table: &str) -> Result<usize, StoreError> {
+/// Rewrites every user whose index attributes are an earlier release's, each conditioned on
+/// the version the scan saw (a user changed meanwhile was written in this shape by that change).
+async fn shard_users(client: &Client, config: &Config) -> Result<usize, StoreError> {
+    let table = &config.tables.users;
+    let items: Vec<Item> = client
+        .scan()
+        .table_name(table)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| StoreError::from_sdk(e, "scan"))?;
     let mut moved = 0;
-    for item in scan(client, table, "pk, id, #k").await? {
-        let (Some(pk), Some(id), Some(kind)) = (text(&item, "pk"), text(&item, "id"), text(&item, "kind"))
-        else {
-            continue;
-        };
-        let wanted = sharded(USER_KIND, id);
-        if !is_user_kind(kind) || kind == wanted {
-            continue;
-        }
-        let key = HashMap::from([("pk".to_string(), AttributeValue::S(pk.to_string()))]);
-        if set(client, table, key, vec![("kind", wanted)], ("#c0 = :c0", "kind", Some(kind))).await? {
-            moved += 1;
+    for item in items.iter().filter(|i| text(i, "kind").is_some_and(is_user_kind)) {
+        let Some((current, version)) = rewritten(item, config.username_case_sensitive)? else { continue };
+        let written = client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(current))
+            .condition_expression("#v = :v")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
+            .send()
+            .await;
+        match written.map_err(|e| StoreError::from_sdk(e, "migrate")) {
+            Ok(_) => moved += 1,
+            Err(StoreError::ConditionFailed { .. }) => {}
+            Err(err) => return Err(err),
         }
     }
     Ok(moved)

@@ -10,7 +10,7 @@ use crate::domain::password::{PasswordAlgorithm, PasswordHash};
 use crate::domain::search::{Field, SearchRow};
 use crate::domain::{JsonObject, User};
 use crate::store::StoreError;
-use crate::store::guards::Guard;
+use crate::store::guards::{Guard, held};
 use crate::store::schema::SEARCH_PROJECTION;
 use crate::store::shards::sharded;
 use crate::store::tx::Item;
@@ -56,8 +56,9 @@ struct UserItem {
 }
 
 /// The index each searchable field is served by: (index, partition attribute, sort attribute).
-/// The partition is the value's first (lower-cased) character, the sort key the lower-cased
-/// value, so exact and prefix lookups touch only matching entries.
+/// The partition is the lower-cased value's first character, write-sharded (a tenth of names
+/// start with the commonest letter), the sort key the lower-cased value, so exact and prefix
+/// lookups touch only matching entries.
 pub fn field_index(field: Field) -> (&'static str, &'static str, &'static str) {
     match field {
         Field::Id => ("byId", "ixIdP", "ixId"),
@@ -126,11 +127,26 @@ pub(super) fn encode(user: &User, guards: &[Guard]) -> Result<Item, StoreError> 
         if let Some(value) = value.filter(|v| !v.is_empty()) {
             let (_, partition, sort) = field_index(field);
             let folded = value.to_lowercase();
-            item.insert(partition.into(), AttributeValue::S(first_char(&folded)));
+            item.insert(partition.into(), AttributeValue::S(sharded(&first_char(&folded), &user.id)));
             item.insert(sort.into(), AttributeValue::S(folded));
         }
     }
     Ok(item)
+}
+
+/// The item as this release writes it, with the version it was read at, when the stored
+/// `item` (a user) has other index attributes (an earlier release's `byCreated` partition or
+/// field-index partitions); `None` when it is current.
+pub fn rewritten(item: &Item, username_case_sensitive: bool) -> Result<Option<(Item, u64)>, StoreError> {
+    let user = decode(item.clone())?;
+    let current = encode(&user, &held(&user, username_case_sensitive))?;
+    let mut attributes = vec!["kind"];
+    for field in Field::ALL {
+        let (_, partition, sort) = field_index(field);
+        attributes.extend([partition, sort]);
+    }
+    let same = attributes.iter().all(|name| item.get(*name) == current.get(*name));
+    Ok((!same).then_some((current, user.version)))
 }
 
 /// Reads a user item back (also used by checks that scan the table).

@@ -21,7 +21,7 @@ use crate::domain::User;
 use crate::domain::log::LogEntry;
 use crate::domain::search::{Field, IndexHint, Search, SearchRow};
 
-pub use item::{decode, field_index};
+pub use item::{decode, field_index, rewritten};
 use item::{decode_row, encode, first_char, key, projection, user_pk};
 
 pub const USER_KIND: &str = "user";
@@ -113,11 +113,16 @@ impl DynamoUsers {
         };
         let mut rows = Vec::new();
         for value in values {
-            let bind = HashMap::from([
-                (":p".to_string(), AttributeValue::S(first_char(value))),
-                (":v".to_string(), AttributeValue::S(value.clone())),
-            ]);
-            rows.extend(self.query_rows(index, condition, bind, names.clone()).await?);
+            // The value's partition, in every write shard, side by side.
+            let shards = read_all(every_shard(&first_char(value)), |partition| {
+                let bind = HashMap::from([
+                    (":p".to_string(), AttributeValue::S(partition)),
+                    (":v".to_string(), AttributeValue::S(value.clone())),
+                ]);
+                self.query_rows(index, condition, bind, names.clone())
+            })
+            .await?;
+            rows.extend(shards.into_iter().flatten());
         }
         Ok(rows)
     }
