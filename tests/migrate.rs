@@ -23,13 +23,17 @@ async fn unshard(env: &Env) {
     for item in env.scan_users_table().await {
         let pk = item["pk"].as_s().unwrap().clone();
         if pk.starts_with("user#") {
-            let update = env.client.update_item().table_name(users).key("pk", s(&pk));
-            update
-                .update_expression("SET kind = :k")
-                .expression_attribute_values(":k", s("user"))
-                .send()
-                .await
-                .unwrap();
+            // Unsharded: kind `user`, field partitions the value's first character alone.
+            let mut update = env.client.update_item().table_name(users).key("pk", s(&pk));
+            let mut sets = vec!["kind = :k".to_string()];
+            update = update.expression_attribute_values(":k", s("user"));
+            for (i, field) in ["Id", "Username", "Email", "Phone", "Name"].iter().enumerate() {
+                if let Some(AttributeValue::S(value)) = item.get(&format!("ix{field}")) {
+                    sets.push(format!("ix{field}P = :p{i}"));
+                    update = update.expression_attribute_values(format!(":p{i}"), s(&value[..1]));
+                }
+            }
+            update.update_expression(format!("SET {}", sets.join(", "))).send().await.unwrap();
         } else if pk.starts_with("counter#users#") {
             total += item["count"].as_n().unwrap().parse::<i64>().unwrap();
             env.client.delete_item().table_name(users).key("pk", s(&pk)).send().await.unwrap();
@@ -119,6 +123,8 @@ async fn migrate_shards_what_an_earlier_release_wrote_and_is_idempotent() {
     let problems = shared::store::check::check(&env.client, &env.config).await.unwrap().problems;
     assert!(problems.iter().any(|p| p.contains("not in this release's index layout")), "{problems:#?}");
     assert!(problems.iter().any(|p| p.contains("lacks its index shards")), "{problems:#?}");
+    let found = env.get("/api/users?search.username=old_3&mode.username=exact").await;
+    assert_eq!(found.body.as_array().unwrap().len(), 0, "nor in a field index shard");
 
     let steps = migrate(&env.client, &env.config).await.unwrap();
     assert!(steps.contains(&"users sharded: 6".to_string()), "{steps:#?}");
