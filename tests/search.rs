@@ -181,3 +181,22 @@ async fn include_password_hash_in_lists() {
     assert_eq!(reply.body[1]["passwordAlgorithm"], "MD5");
     assert!(env.get("/api/users").await.body[1].get("passwordDigest").is_none());
 }
+
+#[tokio::test]
+async fn a_search_past_its_read_bound_says_so() {
+    let env = Env::with(|config| config.search_read_limit = 4).await;
+    for n in 0..6 {
+        env.create_user(json!({ "username": format!("reader_{n}"), "name": format!("r{n}") })).await;
+    }
+    // `%x%` must pass over every user: six rows is past the bound of four.
+    let broad = env.get("/api/users?search.username=%25ader_%25").await;
+    broad.assert_error(400, "request.search_too_broad");
+    assert_eq!(broad.body["data"], json!({ "limit": 4 }), "{}", broad.body);
+    // So does a prefix that matches more than four users.
+    env.get("/api/users?search.username=reader%25").await.assert_error(400, "request.search_too_broad");
+    // Narrower searches and the plain list are unaffected.
+    let exact = env.get("/api/users?search.username=reader_3&mode.username=exact").await;
+    assert_eq!((exact.status, names(&exact.body)), (200, vec!["r3".to_string()]));
+    let list = env.get("/api/users").await;
+    assert_eq!((list.status, list.header("total-number")), (200, Some("6")));
+}

@@ -19,6 +19,10 @@ pub enum Error {
     /// Search parameters that cannot be understood; `reason` is Logto's sentence.
     #[error("invalid search: {0}")]
     InvalidSearch(String),
+    /// A search that must pass over every user, in a directory larger than the bound one
+    /// request may read.
+    #[error("search reads more than {0} users")]
+    SearchTooBroad(u64),
     #[error("body too large")]
     BodyTooLarge,
     /// An `Idempotency-Key` seen before with another body.
@@ -141,6 +145,14 @@ impl Error {
                 (400, "guard.invalid_pagination", "The request pagination value is invalid.".into())
             }
             InvalidSearch(reason) => (400, "request.invalid_input", format!("Input is invalid. {reason}")),
+            SearchTooBroad(limit) => (
+                400,
+                "request.search_too_broad",
+                format!(
+                    "This search has to read every user, and there are more than {limit}. Narrow it with an \
+                     exact value or a pattern that starts with literal characters."
+                ),
+            ),
             BodyTooLarge => (413, "request.body_too_large", "The request body is larger than 1 MiB.".into()),
             IdempotencyKeyReused => (
                 422,
@@ -255,6 +267,7 @@ impl Error {
         };
         let data = match self {
             InvalidSearch(_) => Some(Value::Object(Default::default())),
+            SearchTooBroad(limit) => Some(serde_json::json!({ "limit": limit })),
             ValueTooLong(detail) => Some(serde_json::json!({ "message": detail })),
             AuthorizationTypeNotSupported => Some(serde_json::json!({ "supportedTypes": ["Bearer"] })),
             _ => None,

@@ -22,6 +22,10 @@ pub enum StoreError {
     Validation(String),
     #[error("table missing: {0}")]
     TableMissing(String),
+    /// A read that would go past its bound (a search that must pass over every user, in a
+    /// directory larger than `SEARCH_READ_LIMIT`).
+    #[error("read more than {0} items")]
+    ReadLimit(u64),
     #[error("store: {0}")]
     Other(String),
 }
@@ -81,6 +85,7 @@ impl From<StoreError> for crate::Error {
         match err {
             StoreError::Throttled(m) | StoreError::Unreachable(m) => crate::Error::Unavailable(m),
             StoreError::ItemTooLarge(m) => crate::Error::ValueTooLong(m),
+            StoreError::ReadLimit(limit) => crate::Error::SearchTooBroad(limit),
             other => crate::Error::Internal(other.to_string()),
         }
     }

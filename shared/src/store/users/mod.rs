@@ -6,6 +6,7 @@ mod seed;
 
 use aws_sdk_dynamodb::{Client, types::AttributeValue};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::StoreError;
 use super::guards::{Guard, guards, held};
@@ -44,6 +45,25 @@ fn lockout_pk(user_id: &str) -> String {
     format!("lockout#{user_id}")
 }
 
+/// How many index rows one search may still read, shared by its queries side by side: past
+/// it, the search stops with [`StoreError::ReadLimit`] instead of running into the function's
+/// timeout or memory.
+struct ReadBudget {
+    limit: u64,
+    read: AtomicU64,
+}
+
+impl ReadBudget {
+    fn new(limit: u64) -> Self {
+        Self { limit, read: AtomicU64::new(0) }
+    }
+
+    fn spend(&self, rows: usize) -> Result<(), StoreError> {
+        let read = self.read.fetch_add(rows as u64, Ordering::Relaxed) + rows as u64;
+        if read > self.limit { Err(StoreError::ReadLimit(self.limit)) } else { Ok(()) }
+    }
+}
+
 #[derive(Clone)]
 pub struct DynamoUsers {
     client: Client,
@@ -52,6 +72,7 @@ pub struct DynamoUsers {
     logs_table: String,
     retention_days: u32,
     username_case_sensitive: bool,
+    search_read_limit: u64,
 }
 
 impl DynamoUsers {
@@ -63,6 +84,7 @@ impl DynamoUsers {
             logs_table: config.tables.logs.clone(),
             retention_days: config.log_retention_days,
             username_case_sensitive: config.username_case_sensitive,
+            search_read_limit: config.search_read_limit,
         }
     }
 
@@ -81,8 +103,9 @@ impl DynamoUsers {
         key_condition: &str,
         values: HashMap<String, AttributeValue>,
         names: HashMap<String, String>,
+        budget: &ReadBudget,
     ) -> Result<Vec<SearchRow>, StoreError> {
-        let items = self
+        let mut pages = self
             .client
             .query()
             .table_name(&self.table)
@@ -92,15 +115,24 @@ impl DynamoUsers {
             .set_expression_attribute_names(Some(names))
             .projection_expression(projection())
             .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(self.err("query"))?;
-        items.into_iter().map(decode_row).collect()
+            .send();
+        let mut rows = Vec::new();
+        while let Some(page) = pages.try_next().await.map_err(self.err("query"))? {
+            let items = page.items.unwrap_or_default();
+            budget.spend(items.len())?;
+            for item in items {
+                rows.push(decode_row(item)?);
+            }
+        }
+        Ok(rows)
     }
 
-    async fn field_lookup(&self, field: Field, hint: &IndexHint) -> Result<Vec<SearchRow>, StoreError> {
+    async fn field_lookup(
+        &self,
+        field: Field,
+        hint: &IndexHint,
+        budget: &ReadBudget,
+    ) -> Result<Vec<SearchRow>, StoreError> {
         let (index, partition, sort) = field_index(field);
         let names = HashMap::from([
             ("#p".to_string(), partition.to_string()),
@@ -119,7 +151,7 @@ impl DynamoUsers {
                     (":p".to_string(), AttributeValue::S(partition)),
                     (":v".to_string(), AttributeValue::S(value.clone())),
                 ]);
-                self.query_rows(index, condition, bind, names.clone())
+                self.query_rows(index, condition, bind, names.clone(), budget)
             })
             .await?;
             rows.extend(shards.into_iter().flatten());
@@ -160,14 +192,14 @@ impl DynamoUsers {
     }
 
     /// Every user's search fields: each shard of `byCreated` read side by side.
-    async fn all_rows(&self) -> Result<Vec<SearchRow>, StoreError> {
+    async fn all_rows(&self, budget: &ReadBudget) -> Result<Vec<SearchRow>, StoreError> {
         let names = HashMap::from([
             ("#k".to_string(), "kind".to_string()),
             ("#name".to_string(), "name".to_string()),
         ]);
         let shards = read_all(every_shard(USER_KIND), |shard| {
             let values = HashMap::from([(":k".to_string(), AttributeValue::S(shard))]);
-            self.query_rows("byCreated", "#k = :k", values, names.clone())
+            self.query_rows("byCreated", "#k = :k", values, names.clone(), budget)
         })
         .await?;
         Ok(shards.into_iter().flatten().collect())
@@ -453,14 +485,15 @@ impl UserStore for DynamoUsers {
             Joint::Or => hints.iter().map(|(c, h)| h.clone().map(|h| (*c, h))).collect(),
             Joint::And => hints.iter().find_map(|(c, h)| h.clone().map(|h| vec![(*c, h)])),
         };
+        let budget = ReadBudget::new(self.search_read_limit);
         let Some(lookups) = lookups else {
-            return self.all_rows().await;
+            return self.all_rows(&budget).await;
         };
         let mut seen = HashSet::new();
         let mut rows = Vec::new();
         for (condition, hint) in lookups {
             for field in condition.fields() {
-                for row in self.field_lookup(field, &hint).await? {
+                for row in self.field_lookup(field, &hint, &budget).await? {
                     if seen.insert(row.id.clone()) {
                         rows.push(row);
                     }
