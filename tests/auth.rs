@@ -276,10 +276,12 @@ async fn token_endpoint_errors_follow_rfc_6749() {
     let narrowed = env.token_request(Some((id, &secret)), &format!("{good}&scope=users:read")).await;
     assert_eq!((narrowed.status, &narrowed.body["scope"]), (200, &json!("users:read")));
 
-    // A disabled app is refused like a wrong secret.
+    // A disabled app is refused like a wrong secret, once the function's copy of the app
+    // (APP_CACHE_MS) is older than its TTL.
     let mut disabled = app;
     disabled.enabled = false;
     DynamoApps::new(env.client.clone(), &env.config.tables.apps).replace(&disabled).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(env.config.app_cache_ms + 100)).await;
     let refused = env.token_request(Some((id, &secret)), &good).await;
     assert_eq!((refused.status, &refused.body["error"]), (401, &json!("invalid_client")));
 }
@@ -436,4 +438,26 @@ async fn a_function_without_keys_refuses_to_start() {
     config.auth.signing_keys = None;
     let client = shared::aws::Aws::tools_default().await.dynamodb();
     assert!(users::App::new(&config, client).is_err());
+}
+
+#[tokio::test]
+async fn an_instance_reads_an_app_once_a_second_not_once_a_request() {
+    let env = Env::new().await;
+    let (app, secret) = env.create_app(&["all"]).await;
+    let good = format!("grant_type=client_credentials&{RESOURCE}");
+    let send = |secret: String| {
+        let mut request = integration_tests::request_raw(Method::POST, "/oidc/token", &good);
+        request.headers_mut().insert("content-type", "application/x-www-form-urlencoded".parse().unwrap());
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{secret}", app.client_id));
+        request.headers_mut().insert("authorization", format!("Basic {basic}").parse().unwrap());
+        env.functions.send(request)
+    };
+    // The first reads the app and writes its log entry; the next, within the TTL, only logs.
+    let (first, line) = send(secret.clone()).await;
+    assert_eq!((first.status().as_u16(), line.record.dynamodb.calls), (200, 2));
+    let (second, line) = send(secret.clone()).await;
+    assert_eq!((second.status().as_u16(), line.record.dynamodb.calls), (200, 1));
+    // The copy still checks the secret.
+    let (wrong, _) = send("not-the-secret".into()).await;
+    assert_eq!(wrong.status().as_u16(), 401);
 }

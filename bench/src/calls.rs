@@ -189,17 +189,42 @@ async fn token_request(setup: &Setup, functions: &InProcess, fixture: &Fixture) 
     (status, functions.meter.take())
 }
 
-pub async fn measure(setup: &Setup, functions: &InProcess, fixture: &Fixture) -> Section {
+/// One route's request as measured: its status, its DynamoDB calls and its time in-process.
+pub struct Measured {
+    pub route: String,
+    pub status: u16,
+    pub calls: Vec<Call>,
+    pub elapsed: std::time::Duration,
+}
+
+/// Sends every route once; the section of its calls, and what was measured (for the
+/// ceilings and cost sections).
+pub async fn measure(setup: &Setup, functions: &InProcess, fixture: &Fixture) -> (Section, Vec<Measured>) {
     let (_, logs) = functions.send(&setup.event("GET", "/api/logs?page_size=1", None)).await;
     let log_id = logs[0]["id"].as_str().unwrap_or_default().to_string();
     functions.meter.take();
     let mut measured: Vec<(String, u16, Vec<Call>, Vec<&'static str>)> = Vec::new();
+    let mut times = Vec::new();
     for case in cases(fixture, &log_id) {
+        let started = std::time::Instant::now();
         let (status, _) = functions.send(&setup.event(case.method, &case.path, case.body.as_ref())).await;
+        times.push(started.elapsed());
         measured.push((case.name.to_string(), status, functions.meter.take(), case.minimum));
     }
+    let started = std::time::Instant::now();
     let (status, calls) = token_request(setup, functions, fixture).await;
+    times.push(started.elapsed());
     measured.push(("POST /oidc/token".into(), status, calls, vec!["GetItem", "PutItem"]));
+    let routes = measured
+        .iter()
+        .zip(times)
+        .map(|((route, status, calls, _), elapsed)| Measured {
+            route: route.clone(),
+            status: *status,
+            calls: calls.clone(),
+            elapsed,
+        })
+        .collect();
 
     let (mut rows, mut results, mut off) = (Vec::new(), Vec::new(), Vec::new());
     for (name, status, calls, minimum) in &measured {
@@ -254,11 +279,12 @@ pub async fn measure(setup: &Setup, functions: &InProcess, fixture: &Fixture) ->
             &rows
         )
     );
-    Section {
+    let section = Section {
         key: "dynamodb_calls",
         title: "DynamoDB calls and bytes per request",
         json: json!(results),
         markdown,
         budgets,
-    }
+    };
+    (section, routes)
 }

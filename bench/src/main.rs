@@ -7,6 +7,7 @@
 
 mod argon;
 mod calls;
+mod ceilings;
 mod cold;
 mod lambda;
 mod memory;
@@ -25,7 +26,7 @@ use std::time::Instant;
 use report::{Section, table};
 use setup::{Fixture, Setup};
 
-const SECTIONS: &[&str] = &["size", "cold", "warm", "calls", "argon2", "scale", "memory"];
+const SECTIONS: &[&str] = &["size", "cold", "warm", "calls", "ceilings", "cost", "argon2", "scale", "memory"];
 
 struct Options {
     quick: bool,
@@ -76,13 +77,23 @@ async fn main() {
     if wants("warm") {
         sections.push(warm::measure(&setup, &fixture).await);
     }
-    if wants("calls") {
+    if wants("calls") || wants("ceilings") || wants("cost") {
         // On tables of its own: small (moto's transactions copy the whole table, and slow
         // down as it grows), and the section deletes its user.
         let config = setup.fresh_tables().await;
         let functions = setup.in_process_on(&config, shared::aws::Timeouts::default()).await;
         let fixture = Fixture::create(&setup, &functions, &config).await;
-        sections.push(calls::measure(&setup, &functions, &fixture).await);
+        let (section, routes) = calls::measure(&setup, &functions, &fixture).await;
+        if wants("calls") {
+            sections.push(section);
+        }
+        let loads = ceilings::loads(&config, &routes);
+        if wants("ceilings") {
+            sections.push(ceilings::ceilings(&loads));
+        }
+        if wants("cost") {
+            sections.push(ceilings::cost(&loads));
+        }
     }
     if wants("argon2") {
         sections.push(argon::measure(options.quick));

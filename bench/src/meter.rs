@@ -21,6 +21,9 @@ pub struct Call {
     /// DynamoDB item size of everything the call returned (attribute names + values).
     pub item_bytes: u64,
     pub items: u64,
+    /// The request's JSON body: its tables, keys and items (for where each call lands).
+    #[serde(skip)]
+    pub request: Value,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -55,8 +58,10 @@ impl Intercept for Meter {
         let request = context.request();
         let target = request.headers().get("x-amz-target").unwrap_or_default();
         let operation = target.rsplit('.').next().unwrap_or("?").to_string();
-        let request_bytes = request.body().bytes().map_or(0, |b| b.len() as u64);
-        let call = Call { operation, request_bytes, response_bytes: 0, item_bytes: 0, items: 0 };
+        let body = request.body().bytes().unwrap_or_default();
+        let request_bytes = body.len() as u64;
+        let request = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let call = Call { operation, request_bytes, response_bytes: 0, item_bytes: 0, items: 0, request };
         self.0.lock().unwrap().push(call);
         Ok(())
     }
@@ -91,7 +96,7 @@ fn returned_items(response: &Value) -> (u64, u64) {
 }
 
 /// DynamoDB's item size rules: each attribute name's UTF-8 length plus its value's size.
-fn item_size(item: &Value) -> u64 {
+pub fn item_size(item: &Value) -> u64 {
     item.as_object().map_or(0, |m| m.iter().map(|(name, value)| name.len() as u64 + value_size(value)).sum())
 }
 

@@ -80,6 +80,9 @@ pub struct Config {
     /// `SEARCH_READ_LIMIT`: the most users one search may read when it must pass over all of
     /// them (`%x%`, `similar_to`, `posix` without a literal prefix); beyond it, a 400.
     pub search_read_limit: u64,
+    /// `APP_CACHE_MS`: how long the token function keeps an app it read (a disabled app or a
+    /// rotated secret takes effect within it); 0 reads the app on every request.
+    pub app_cache_ms: u64,
     /// `PUBLIC_BASE_URL`: the origin clients call (`https://users.example.com`), used in `Link`
     /// headers and discovery instead of anything the request says about itself.
     pub public_base_url: Option<String>,
@@ -103,6 +106,9 @@ pub const DEFAULT_TABLE_PREFIX: &str = "users-api";
 /// About 120 bytes of search fields a user: 200,000 users is a 24 MB read (3,000 read units,
 /// under a second over 16 shards side by side) and about 50 MB of rows in a 128 MB function.
 pub const DEFAULT_SEARCH_READ_LIMIT: u64 = 200_000;
+
+/// One read of an app's item a second per instance, instead of one per token request.
+pub const DEFAULT_APP_CACHE_MS: u64 = 1000;
 
 impl Config {
     /// Reads `USERS_TABLE`, `LOGS_TABLE`, `APPS_TABLE` (defaults `users-api-*`),
@@ -155,6 +161,7 @@ impl Config {
             log_retention_days,
             lockout,
             search_read_limit,
+            app_cache_ms: number("APP_CACHE_MS", DEFAULT_APP_CACHE_MS)?,
             page_token_secret,
             page_token_secret_id: non_empty("PAGE_TOKEN_SECRET_ID"),
             public_base_url,
@@ -188,6 +195,7 @@ impl Config {
             log_retention_days: 90,
             lockout: Lockout::default(),
             search_read_limit: DEFAULT_SEARCH_READ_LIMIT,
+            app_cache_ms: DEFAULT_APP_CACHE_MS,
             page_token_secret: None,
             page_token_secret_id: None,
             public_base_url: None,

@@ -2,6 +2,7 @@
 //! the public keys at `/oidc/jwks`, discovery at `/oidc/.well-known/openid-configuration`.
 //! No bearer token is needed here.
 
+mod recent_apps;
 mod token;
 
 use lambda_http::{Request, http::Method};
@@ -16,6 +17,7 @@ use shared::store::logs::DynamoLogs;
 
 pub struct App {
     apps: DynamoApps,
+    recent_apps: recent_apps::RecentApps,
     logs: DynamoLogs,
     keys: SigningKeys,
     /// What `/oidc/jwks` serves: the keys the verifiers accept (`AUTH_JWKS`), so a staged key
@@ -52,6 +54,7 @@ impl App {
         Self {
             jwks,
             apps: DynamoApps::new(client.clone(), &config.tables.apps),
+            recent_apps: recent_apps::RecentApps::new(std::time::Duration::from_millis(config.app_cache_ms)),
             logs: DynamoLogs::new(client, &config.tables.logs, config.log_retention_days),
             keys,
             issuer: config.auth.issuer.clone(),

@@ -181,7 +181,7 @@ async fn grant(
 ) -> Result<std::result::Result<(M2mApp, String), Refusal>> {
     // Longer than any id `usersctl` makes, and than a DynamoDB key may be: no such app.
     let app_record = match credentials.client_id.len() {
-        1..=MAX_CLIENT_ID_BYTES => app.apps.get(&credentials.client_id).await?,
+        1..=MAX_CLIENT_ID_BYTES => app.recent_apps.get(&app.apps, &credentials.client_id).await?,
         _ => None,
     };
     let known_app = app_record.is_some();

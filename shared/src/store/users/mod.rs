@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::StoreError;
 use super::guards::{Guard, guards, held};
 use super::logs::{DynamoLogs, log_item};
-use super::shards::{every_shard, newest_of, read_all, sharded};
+use super::shards::{COUNTER_SHARDS, every_shard, every_shard_among, newest_of, read_all, sharded_among};
 use super::tx::{Expression, Item, Transaction};
 use super::user_store::{
     Attempt, IDEMPOTENCY_LABEL, IdempotencyRecord, RELEASE_LABEL, Reservation, USER_LABEL, UserStore,
@@ -26,13 +26,13 @@ pub use item::{decode, field_index, rewritten};
 use item::{decode_row, encode, first_char, key, projection, user_pk};
 
 pub const USER_KIND: &str = "user";
-/// The user counter, sharded like `byCreated` so creates and deletes share no item. The
+/// The user counter, sharded (over [`COUNTER_SHARDS`]) so creates and deletes share no item. The
 /// unsharded key is the counter as written before sharding: still read (a migrated deployment
 /// has it folded into shard 00 and deleted), never written.
 pub const COUNTER: &str = "counter#users";
 
 pub fn counter_pk(user_id: &str) -> String {
-    sharded(COUNTER, user_id)
+    sharded_among(COUNTER, user_id, COUNTER_SHARDS)
 }
 
 /// Whether a users-table item of this `kind` is a user (`user#<shard>`, or `user` as written
@@ -455,9 +455,9 @@ impl UserStore for DynamoUsers {
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        // Every shard and the unsharded counter: 17 keys, one eventually consistent
+        // Every shard and the unsharded counter: 33 keys, one eventually consistent
         // BatchGetItem (as the single counter's GetItem was: a total may lag a write by a moment).
-        let mut keys: Vec<Item> = every_shard(COUNTER).into_iter().map(key).collect();
+        let mut keys: Vec<Item> = every_shard_among(COUNTER, COUNTER_SHARDS).into_iter().map(key).collect();
         keys.push(key(COUNTER.into()));
         let count: i64 = self
             .batch_get(keys, false, "count")
