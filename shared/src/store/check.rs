@@ -23,10 +23,20 @@ pub struct Report {
     pub problems: Vec<String>,
 }
 
-async fn scan(client: &Client, table: &str) -> Result<Vec<Item>, StoreError> {
+/// Every item of `table` (a paginated full scan), or only the attributes `projection` names,
+/// with its `#placeholder` names.
+pub(super) async fn scan(
+    client: &Client,
+    table: &str,
+    projection: Option<(&str, &[(&str, &str)])>,
+) -> Result<Vec<Item>, StoreError> {
+    let names =
+        projection.map(|(_, names)| names.iter().map(|(p, n)| (p.to_string(), n.to_string())).collect());
     client
         .scan()
         .table_name(table)
+        .set_projection_expression(projection.map(|(expression, _)| expression.to_string()))
+        .set_expression_attribute_names(names)
         .into_paginator()
         .items()
         .send()
@@ -35,7 +45,7 @@ async fn scan(client: &Client, table: &str) -> Result<Vec<Item>, StoreError> {
         .map_err(|e| StoreError::from_sdk(e, "scan"))
 }
 
-fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+pub(super) fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
@@ -53,8 +63,8 @@ struct Tables {
 }
 
 async fn read(client: &Client, config: &Config) -> Result<Tables, StoreError> {
-    let items = scan(client, &config.tables.users).await?;
-    let log_items = scan(client, &config.tables.logs).await?;
+    let items = scan(client, &config.tables.users, None).await?;
+    let log_items = scan(client, &config.tables.logs, None).await?;
     let mut tables = Tables {
         users: HashMap::new(),
         guard_owners: HashMap::new(),

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::{Client, types::AttributeValue, types::Select};
 use std::collections::HashMap;
 
 use super::StoreError;
-use super::shards::{every_shard, newest_of, read_all, sharded};
+use super::shards::{every_shard, newest_in_partition, newest_of, read_all, sharded};
 use super::tx::Item;
 use crate::domain::log::LogEntry;
 use crate::domain::user::created_key;
@@ -201,39 +201,10 @@ impl DynamoLogs {
         wanted: usize,
         after: Option<&str>,
     ) -> Result<Vec<(String, LogEntry)>, StoreError> {
-        let mut entries = Vec::new();
-        // Resume right after the cursor's position (its table key and the index's keys): a
-        // position in every partition, whichever one holds the cursor's entry.
-        let mut start: Option<Item> = after.and_then(|created| {
-            let id = created.split_once('#')?.1;
-            Some(HashMap::from([
-                ("id".to_string(), AttributeValue::S(id.to_string())),
-                ("createdKey".to_string(), AttributeValue::S(created.to_string())),
-                (plan.partition.to_string(), AttributeValue::S(partition.clone())),
-            ]))
-        });
-        loop {
-            let page = self
-                .query(plan, partition.clone())
-                .scan_index_forward(false)
-                .limit((wanted - entries.len()).clamp(1, 1000) as i32)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk(e, "list logs"))?;
-            for mut item in page.items.unwrap_or_default() {
-                let created = match item.remove("createdKey") {
-                    Some(AttributeValue::S(created)) => created,
-                    _ => return Err(StoreError::Other("a log entry without its created key".into())),
-                };
-                entries.push((created, decode(item)?));
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() || entries.len() >= wanted {
-                break;
-            }
-        }
-        Ok(entries)
+        let query = || self.query(plan, partition.clone());
+        let table_key = |id: &str| ("id", id.to_string());
+        let rows = newest_in_partition(query, (plan.partition, &partition), table_key, wanted, after).await?;
+        rows.into_iter().map(|(created, item)| Ok((created, decode(item)?))).collect()
     }
 
     fn query(

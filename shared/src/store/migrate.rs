@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::{Client, types::AttributeValue};
 use std::collections::HashMap;
 
 use super::StoreError;
+use super::check::{scan, text};
 use super::logs::{log_is_sharded, shard_attributes};
 use super::schema::{delete_index, ensure_tables, obsolete_indexes};
 use super::shards::every_shard;
@@ -33,30 +34,6 @@ pub async fn migrate(client: &Client, config: &Config) -> Result<Vec<String>, St
         done.push(format!("deleted index {index} of {table} (no longer read)"));
     }
     Ok(done)
-}
-
-/// The attributes named by `projection` (`#k` is `kind`, `#key` is `key`) of every item.
-async fn scan(client: &Client, table: &str, projection: &str) -> Result<Vec<Item>, StoreError> {
-    let names: HashMap<String, String> = [("#k", "kind"), ("#key", "key")]
-        .into_iter()
-        .filter(|(placeholder, _)| projection.split([',', ' ']).any(|p| p == *placeholder))
-        .map(|(placeholder, name)| (placeholder.to_string(), name.to_string()))
-        .collect();
-    client
-        .scan()
-        .table_name(table)
-        .projection_expression(projection)
-        .set_expression_attribute_names(Some(names))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| StoreError::from_sdk(e, "scan"))
-}
-
-fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
 /// Sets `attributes` on the item at `key` if `condition` (an expression over `#c0`, `:c0`)
@@ -98,15 +75,7 @@ async fn set(
 /// the version the scan saw (a user changed meanwhile was written in this shape by that change).
 async fn shard_users(client: &Client, config: &Config) -> Result<usize, StoreError> {
     let table = &config.tables.users;
-    let items: Vec<Item> = client
-        .scan()
-        .table_name(table)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| StoreError::from_sdk(e, "scan"))?;
+    let items = scan(client, table, None).await?;
     let mut moved = 0;
     for item in items.iter().filter(|i| text(i, "kind").is_some_and(is_user_kind)) {
         let Some((current, version)) = rewritten(item, config.username_case_sensitive)? else { continue };
@@ -164,7 +133,9 @@ async fn fold_counter(client: &Client, table: &str) -> Result<String, StoreError
 
 async fn shard_logs(client: &Client, table: &str) -> Result<usize, StoreError> {
     let mut moved = 0;
-    for item in scan(client, table, "id, #key, applicationId, #k, keyShard, appShard").await? {
+    let projection =
+        ("id, #key, applicationId, #k, keyShard, appShard", &[("#key", "key"), ("#k", "kind")][..]);
+    for item in scan(client, table, Some(projection)).await? {
         let (Some(id), Some(log_key)) = (text(&item, "id"), text(&item, "key")) else { continue };
         if log_is_sharded(&item) {
             continue;

@@ -6,10 +6,14 @@
 //! `<value>#<shard>`, the shard derived from the item's own id, and read by querying every
 //! shard side by side and merging by the sort key (docs/data-model.md, "Write shards").
 
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::future::join_all;
+use std::collections::HashMap;
 use std::future::Future;
 
 use super::StoreError;
+use super::tx::Item;
 
 /// Shards per shared partition value. Entries are under 1 KB, so each index write is one write
 /// unit: 16 shards take 16,000 writes/s per value before any partition saturates, above the
@@ -66,6 +70,50 @@ where
     Fut: Future<Output = Result<T, StoreError>>,
 {
     join_all(partitions.into_iter().map(read)).await.into_iter().collect()
+}
+
+/// The newest `wanted` items of one index partition, each with its created key, newest first.
+/// `query` is the partition's Query (index, key condition, filter), `partition` its key
+/// attribute and value; `table_key` names the
+/// table's key for an item id. With `after` (a created key, `<ms>#<id>`) the read resumes right
+/// after that position, which is a position in every partition, whichever holds that item.
+/// Pages are read until there are enough: a filter or a page's 1 MB end can leave one short.
+pub async fn newest_in_partition(
+    query: impl Fn() -> QueryFluentBuilder,
+    partition: (&str, &str),
+    table_key: impl Fn(&str) -> (&'static str, String),
+    wanted: usize,
+    after: Option<&str>,
+) -> Result<Vec<(String, Item)>, StoreError> {
+    let (partition_attribute, partition) = partition;
+    let mut start: Option<Item> = after.and_then(|created| {
+        let (name, value) = table_key(created.split_once('#')?.1);
+        Some(HashMap::from([
+            (name.to_string(), AttributeValue::S(value)),
+            (partition_attribute.to_string(), AttributeValue::S(partition.to_string())),
+            ("createdKey".to_string(), AttributeValue::S(created.to_string())),
+        ]))
+    });
+    let mut rows = Vec::new();
+    loop {
+        let page = query()
+            .scan_index_forward(false)
+            .limit((wanted - rows.len()).clamp(1, 1000) as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e, "query newest"))?;
+        for mut item in page.items.unwrap_or_default() {
+            let Some(AttributeValue::S(created)) = item.remove("createdKey") else {
+                return Err(StoreError::Other("an index entry without its created key".into()));
+            };
+            rows.push((created, item));
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() || rows.len() >= wanted {
+            return Ok(rows);
+        }
+    }
 }
 
 /// The newest `wanted` items of several newest-first lists, newest first. Sort keys are

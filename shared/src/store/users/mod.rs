@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::StoreError;
 use super::guards::{Guard, guards, held};
 use super::logs::{DynamoLogs, log_item};
-use super::shards::{COUNTER_SHARDS, every_shard, every_shard_among, newest_of, read_all, sharded_among};
+use super::shards::{
+    COUNTER_SHARDS, every_shard, every_shard_among, newest_in_partition, newest_of, read_all, sharded_among,
+};
 use super::tx::{Expression, Item, Transaction};
 use super::user_store::{
     Attempt, IDEMPOTENCY_LABEL, IdempotencyRecord, RELEASE_LABEL, Reservation, USER_LABEL, UserStore,
@@ -212,20 +214,8 @@ impl DynamoUsers {
         wanted: usize,
         after: Option<&str>,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let mut rows = Vec::new();
-        // Resume right after the cursor's position (its table key and index keys): a position
-        // in every shard, whichever one holds the cursor's item.
-        let mut start: Option<Item> = after.and_then(|created| {
-            let id = created.split_once('#')?.1;
-            Some(HashMap::from([
-                ("pk".to_string(), AttributeValue::S(user_pk(id))),
-                ("kind".to_string(), AttributeValue::S(shard.clone())),
-                ("createdKey".to_string(), AttributeValue::S(created.to_string())),
-            ]))
-        });
-        loop {
-            let page = self
-                .client
+        let query = || {
+            self.client
                 .query()
                 .table_name(&self.table)
                 .index_name("byCreated")
@@ -233,25 +223,13 @@ impl DynamoUsers {
                 .expression_attribute_names("#k", "kind")
                 .expression_attribute_values(":k", AttributeValue::S(shard.clone()))
                 .projection_expression("id, createdKey")
-                .scan_index_forward(false)
-                .limit((wanted - rows.len()).clamp(1, 1000) as i32)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(self.err("newest"))?;
-            for item in page.items.unwrap_or_default() {
-                if let (Some(AttributeValue::S(id)), Some(AttributeValue::S(created))) =
-                    (item.get("id"), item.get("createdKey"))
-                {
-                    rows.push((created.clone(), id.clone()));
-                }
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() || rows.len() >= wanted {
-                break;
-            }
-        }
-        Ok(rows)
+        };
+        let table_key = |id: &str| ("pk", user_pk(id));
+        let rows = newest_in_partition(query, ("kind", &shard), table_key, wanted, after).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(created, item)| Some((created, item.get("id")?.as_s().ok()?.clone())))
+            .collect())
     }
 }
 
