@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
 use serde_json::json;
 
 use integration_tests::Env;
-use shared::store::migrate::migrate;
+use shared::store::migrate::{Indexes, migrate};
 
 fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_string())
@@ -126,10 +126,16 @@ async fn migrate_shards_what_an_earlier_release_wrote_and_is_idempotent() {
     let found = env.get("/api/users?search.username=old_3&mode.username=exact").await;
     assert_eq!(found.body.as_array().unwrap().len(), 0, "nor in a field index shard");
 
-    let steps = migrate(&env.client, &env.config).await.unwrap();
+    // A stack's tables: the template owns the indexes, so the migration leaves them and says
+    // which to remove (here the new ones exist, as `Env` created them).
+    let steps = migrate(&env.client, &env.config, Indexes::LeaveToTemplate).await.unwrap();
     assert!(steps.contains(&"users sharded: 6".to_string()), "{steps:#?}");
     assert!(steps.contains(&"user counter: 6 folded into its shards".to_string()), "{steps:#?}");
     assert!(steps.contains(&"log entries sharded: 7".to_string()), "{steps:#?}");
+    assert!(steps.iter().any(|s| s.starts_with("index byKey of ")), "{steps:#?}");
+    assert!(indexes(&env).await.contains(&"byKey".to_string()));
+    // Tables of our own: the old index is deleted.
+    let steps = migrate(&env.client, &env.config, Indexes::Manage).await.unwrap();
     assert!(steps.iter().any(|s| s.starts_with("deleted index byKey ")), "{steps:#?}");
     assert!(!indexes(&env).await.contains(&"byKey".to_string()));
 
@@ -159,7 +165,7 @@ async fn migrate_shards_what_an_earlier_release_wrote_and_is_idempotent() {
 
     // New writes after the migration count on; a second run finds nothing to do.
     env.create_user(json!({"username": "new_one"})).await;
-    let again = migrate(&env.client, &env.config).await.unwrap();
+    let again = migrate(&env.client, &env.config, Indexes::Manage).await.unwrap();
     assert_eq!(
         again,
         ["users sharded: 0", "user counter: already sharded", "log entries sharded: 0"],
@@ -167,4 +173,18 @@ async fn migrate_shards_what_an_earlier_release_wrote_and_is_idempotent() {
     );
     assert_eq!(env.get("/api/users").await.header("total-number"), Some("7"));
     env.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn on_a_stack_the_new_indexes_come_from_the_template_first() {
+    let env = Env::new().await;
+    let logs = &env.config.tables.logs;
+    shared::store::schema::delete_index(&env.client, logs, "byKeyShard").await.unwrap();
+    let refused = migrate(&env.client, &env.config, Indexes::LeaveToTemplate).await.unwrap_err();
+    assert!(refused.to_string().contains("no index byKeyShard yet: deploy the template"), "{refused}");
+    assert!(!indexes(&env).await.contains(&"byKeyShard".to_string()), "nothing created out of band");
+    // Tables of our own get it created.
+    let steps = migrate(&env.client, &env.config, Indexes::Manage).await.unwrap();
+    assert!(steps.iter().any(|s| s.contains("index byKeyShard")), "{steps:#?}");
+    assert!(indexes(&env).await.contains(&"byKeyShard".to_string()));
 }

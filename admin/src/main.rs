@@ -64,7 +64,8 @@ enum Command {
     Setup,
     /// Bring tables written by an earlier release to this one's shape: new indexes, write
     /// shards on every user and log entry, the sharded user counter, old indexes removed.
-    /// Safe beside live traffic; run it again to resume an interrupted run.
+    /// Safe beside live traffic; run it again to resume an interrupted run. With
+    /// --stack-name, indexes are left to the stack's template (it checks the new ones exist).
     Migrate,
     /// Scan the tables; report, and fail on, any broken invariant (guards, counter, change logs).
     Check {
@@ -164,7 +165,13 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Migrate => {
             let (config, client) = connect(&cli.target).await?;
-            for step in shared::store::migrate::migrate(&client, &config).await.map_err(text)? {
+            // A stack's template owns its indexes; tables `usersctl setup` made are ours to change.
+            let indexes = if cli.target.stack_name.is_some() {
+                shared::store::migrate::Indexes::LeaveToTemplate
+            } else {
+                shared::store::migrate::Indexes::Manage
+            };
+            for step in shared::store::migrate::migrate(&client, &config, indexes).await.map_err(text)? {
                 println!("{step}");
             }
             Ok(())

@@ -16,22 +16,46 @@ use std::collections::HashMap;
 use super::StoreError;
 use super::check::{scan, text};
 use super::logs::{log_is_sharded, shard_attributes};
-use super::schema::{delete_index, ensure_tables, obsolete_indexes};
+use super::schema::{delete_index, ensure_tables, missing_indexes, obsolete_indexes};
 use super::shards::every_shard;
 use super::tx::{Expression, Item, Transaction};
 use super::users::{COUNTER, is_user_kind, rewritten};
 use crate::Config;
 
+/// Who changes the tables' indexes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Indexes {
+    /// The migration creates and deletes them (tables `usersctl setup` made).
+    Manage,
+    /// A CloudFormation stack declares them: changed out of band, the stack's next update
+    /// would fail. The migration checks the new ones exist and names the old ones to remove.
+    LeaveToTemplate,
+}
+
 /// What one run did, a sentence a step.
-pub async fn migrate(client: &Client, config: &Config) -> Result<Vec<String>, StoreError> {
-    let mut done: Vec<String> =
-        ensure_tables(client, &config.tables).await?.into_iter().map(|c| format!("created {c}")).collect();
+pub async fn migrate(client: &Client, config: &Config, indexes: Indexes) -> Result<Vec<String>, StoreError> {
+    let mut done = Vec::new();
+    match indexes {
+        Indexes::Manage => done
+            .extend(ensure_tables(client, &config.tables).await?.into_iter().map(|c| format!("created {c}"))),
+        Indexes::LeaveToTemplate => {
+            if let Some((table, index)) = missing_indexes(client, &config.tables).await?.into_iter().next() {
+                return Err(StoreError::Other(format!(
+                    "{table} has no index {index} yet: deploy the template that declares it first"
+                )));
+            }
+        }
+    }
     done.push(format!("users sharded: {}", shard_users(client, config).await?));
     done.push(fold_counter(client, &config.tables.users).await?);
     done.push(format!("log entries sharded: {}", shard_logs(client, &config.tables.logs).await?));
     for (table, index) in obsolete_indexes(client, &config.tables).await? {
-        delete_index(client, &table, &index).await?;
-        done.push(format!("deleted index {index} of {table} (no longer read)"));
+        if indexes == Indexes::Manage {
+            delete_index(client, &table, &index).await?;
+            done.push(format!("deleted index {index} of {table} (no longer read)"));
+        } else {
+            done.push(format!("index {index} of {table} is no longer read: remove it from the stack"));
+        }
     }
     Ok(done)
 }

@@ -163,6 +163,21 @@ pub async fn obsolete_indexes(
     Ok(obsolete)
 }
 
+/// Indexes this release reads that a table lacks.
+pub async fn missing_indexes(
+    client: &Client,
+    names: &TableNames,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut missing = Vec::new();
+    for (def, name) in tables(names) {
+        let existing = existing_indexes(client, name).await?.unwrap_or_default();
+        for index in def.indexes.iter().filter(|i| !existing.iter().any(|e| e == i.name)) {
+            missing.push((name.to_string(), index.name.to_string()));
+        }
+    }
+    Ok(missing)
+}
+
 /// Deletes one index (its data is derived from the table's items; nothing is lost).
 pub async fn delete_index(client: &Client, table: &str, index: &str) -> Result<(), StoreError> {
     use aws_sdk_dynamodb::types::{DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate};
