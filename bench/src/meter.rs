@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::config::interceptors::{
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -24,6 +24,14 @@ pub struct Call {
     /// The request's JSON body: its tables, keys and items (for where each call lands).
     #[serde(skip)]
     pub request: Value,
+}
+
+/// Where an attempt's call is in the meter's list, kept in the operation's config bag.
+#[derive(Clone, Debug)]
+struct Slot(usize);
+
+impl Storable for Slot {
+    type Storer = StoreReplace<Self>;
 }
 
 #[derive(Clone, Debug, Default)]
@@ -53,7 +61,7 @@ impl Intercept for Meter {
         &self,
         context: &BeforeTransmitInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let request = context.request();
         let target = request.headers().get("x-amz-target").unwrap_or_default();
@@ -62,7 +70,11 @@ impl Intercept for Meter {
         let request_bytes = body.len() as u64;
         let request = serde_json::from_slice(body).unwrap_or(Value::Null);
         let call = Call { operation, request_bytes, response_bytes: 0, item_bytes: 0, items: 0, request };
-        self.0.lock().unwrap().push(call);
+        let mut calls = self.0.lock().unwrap();
+        // The attempt's own slot: calls run side by side (a sharded read sends 16), so the
+        // answer must find its request by index, not as the last one sent.
+        cfg.interceptor_state().store_put(Slot(calls.len()));
+        calls.push(call);
         Ok(())
     }
 
@@ -70,12 +82,13 @@ impl Intercept for Meter {
         &self,
         context: &AfterDeserializationInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let body = context.response().body().bytes().unwrap_or_default();
         let (items, item_bytes) =
             serde_json::from_slice::<Value>(body).map(|v| returned_items(&v)).unwrap_or((0, 0));
-        if let Some(call) = self.0.lock().unwrap().last_mut() {
+        let Some(Slot(slot)) = cfg.load::<Slot>().cloned() else { return Ok(()) };
+        if let Some(call) = self.0.lock().unwrap().get_mut(slot) {
             call.response_bytes = body.len() as u64;
             call.item_bytes = item_bytes;
             call.items = items;
