@@ -13,13 +13,16 @@ use shared::domain::app::M2mApp;
 use shared::store::StoreError;
 use shared::store::apps::DynamoApps;
 
-/// Apps kept at most; past it the copies are dropped (ids are the caller's to choose, so the
-/// map must not grow with them). Only apps that exist are kept.
+/// Ids kept at most; past it the copies are dropped (ids are the caller's to choose, so the
+/// map must not grow with them).
 const MAX_APPS: usize = 1024;
 
+/// Ids that name no app are kept too: a repeated id then answers as fast whether or not it
+/// exists, so timing does not tell which ids do (as the token endpoint's dummy hash ensures
+/// for a first request).
 pub struct RecentApps {
     ttl: Duration,
-    apps: Mutex<HashMap<String, (Instant, M2mApp)>>,
+    apps: Mutex<HashMap<String, (Instant, Option<M2mApp>)>>,
 }
 
 impl RecentApps {
@@ -32,12 +35,10 @@ impl RecentApps {
         if let Some((read_at, app)) = self.apps.lock().expect("not poisoned").get(client_id)
             && read_at.elapsed() < self.ttl
         {
-            return Ok(Some(app.clone()));
+            return Ok(app.clone());
         }
         let app = store.get(client_id).await?;
-        if let Some(app) = &app
-            && !self.ttl.is_zero()
-        {
+        if !self.ttl.is_zero() {
             let mut apps = self.apps.lock().expect("not poisoned");
             if apps.len() >= MAX_APPS {
                 apps.clear();

@@ -3,12 +3,13 @@
 //! again: items already migrated are skipped, and each write is conditioned on what the scan
 //! saw (a user changed meanwhile was rewritten in the new shape by that change).
 //!
-//! 1. indexes this release reads are created (each backfilled by DynamoDB before it is used);
-//! 2. users get their `byCreated` shard (`kind = user#<shard>`) and two-character field-index
+//! 1. indexes this release reads are created (each backfilled by DynamoDB before it is used),
+//!    on tables of our own; a stack's template must have declared them ([`Indexes`]);
+//! 2. users get their `byCreated` shard (`kind = user#<shard>`) and write-sharded field-index
 //!    partitions;
 //! 3. the unsharded user counter is folded into shard 00, in one transaction;
 //! 4. log entries get their `byTime`, `byKeyShard` and `byAppShard` shards;
-//! 5. indexes this release no longer reads are deleted.
+//! 5. indexes this release no longer reads are deleted (on tables of our own) or named.
 
 use aws_sdk_dynamodb::{Client, types::AttributeValue};
 use std::collections::HashMap;
