@@ -37,6 +37,14 @@ const EVENTS: &[(&str, &str)] = &[
     ("list-logs", "logs"),
     ("get-log", "logs"),
     ("swagger", "docs"),
+    ("list-hooks", "hooks"),
+    ("create-hook", "hooks"),
+    ("get-hook", "hooks"),
+    ("patch-hook", "hooks"),
+    ("rotate-hook-signing-key", "hooks"),
+    ("test-hook", "hooks"),
+    ("hook-recent-logs", "hooks"),
+    ("delete-hook", "hooks"),
 ];
 
 fn event(name: &str, bearer: &str, basic: &str) -> (lambda_http::Request, Value) {

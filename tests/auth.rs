@@ -96,9 +96,11 @@ fn bad_credentials(env: &Env) -> Vec<(&'static str, Option<String>, u16, &'stati
 /// Every `/api` route of the users and passwords functions, with concrete paths and bodies.
 fn api_routes(user_id: &str) -> Vec<(Method, String, Option<Value>)> {
     let mut routes = Vec::new();
-    for (method, pattern) in users::routes().iter().chain(passwords::routes()).chain(logs::routes()) {
-        let path =
-            pattern.replace("{userId}", user_id).replace("{target}", "github").replace("{id}", "some-log-id");
+    let every =
+        users::routes().iter().chain(passwords::routes()).chain(logs::routes()).chain(hooks::routes());
+    for (method, pattern) in every {
+        let id = if pattern.starts_with("/api/hooks") { "some-hook-id" } else { "some-log-id" };
+        let path = pattern.replace("{userId}", user_id).replace("{target}", "github").replace("{id}", id);
         let body = match *method {
             Method::GET | Method::DELETE => None,
             _ => Some(json!({"name": "changed", "password": "changed", "isSuspended": true, "userId": "gh",
@@ -116,13 +118,16 @@ async fn every_route_refuses_every_bad_token_before_its_handler_runs() {
     let user_id = user["id"].as_str().unwrap();
     let before = env.scan_users_table().await;
     let routes = api_routes(user_id);
-    assert_eq!(routes.len(), 17);
-    // `logs:read` covers no users route; for the logs routes the uncovering scope is another.
+    assert_eq!(routes.len(), 25);
+    // `logs:read` covers no users route; for the logs and hooks routes the uncovering scope is
+    // another.
     let uncovering_logs = format!("Bearer {}", env.token("users:read users:write passwords:write"));
     for (case, authorization, status, code) in bad_credentials(&env) {
         for (method, path, body) in &routes {
             let authorization = match case {
-                "scope not covering" if path.starts_with("/api/logs") => Some(uncovering_logs.clone()),
+                "scope not covering" if path.starts_with("/api/logs") || path.starts_with("/api/hooks") => {
+                    Some(uncovering_logs.clone())
+                }
                 _ => authorization.clone(),
             };
             let reply = env.call_as(authorization.as_deref(), method.clone(), path, body.clone()).await;

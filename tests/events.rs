@@ -38,6 +38,14 @@ const EXPECTED: &[(&str, u16)] = &[
     ("list-logs", 200),
     ("get-log", 404),
     ("swagger", 200),
+    ("list-hooks", 200),
+    ("create-hook", 201),
+    ("get-hook", 404),
+    ("patch-hook", 404),
+    ("rotate-hook-signing-key", 404),
+    ("test-hook", 404),
+    ("hook-recent-logs", 200),
+    ("delete-hook", 404),
 ];
 
 fn events_dir() -> PathBuf {
@@ -99,6 +107,7 @@ fn every_route_has_an_event() {
     routes.extend(oidc::routes().iter().cloned());
     routes.extend(logs::routes().iter().cloned());
     routes.extend(docs::routes().iter().cloned());
+    routes.extend(hooks::routes().iter().cloned());
     for (method, pattern) in routes {
         let key = format!("{method} {pattern}");
         assert!(events.contains(&key), "no event in events/ for {key}");

@@ -28,40 +28,7 @@ async fn the_hostile_corpus_gets_answers_not_failures() {
     let user = env.create_user(json!({"username": "target", "password": "pw"})).await;
     let id = user["id"].as_str().unwrap().to_string();
     let path = format!("/api/users/{id}");
-    let ten_mb = "x".repeat(10 * 1024 * 1024);
-    let nulls = json!({
-        "username": null, "primaryEmail": null, "primaryPhone": null, "name": null, "avatar": null,
-        "customData": null, "profile": null, "password": null, "passwordDigest": null,
-        "passwordAlgorithm": null, "isSuspended": null, "userId": null, "details": null,
-    });
-    let wrong_types = json!({
-        "username": 1, "primaryEmail": [], "primaryPhone": {}, "name": true, "avatar": 3.5,
-        "customData": "x", "profile": [], "password": 7, "isSuspended": "yes", "userId": 5,
-    });
-    let bodies: Vec<(&str, Body)> = vec![
-        ("broken JSON", Body::Text("{\"username\": ".into())),
-        ("JSON array", Body::Text("[1,2,3]".into())),
-        ("JSON string", Body::Text("\"hello\"".into())),
-        ("nulls everywhere", json_body(nulls)),
-        ("wrong types", json_body(wrong_types)),
-        ("10 MB string", json_body(json!({ "name": ten_mb }))),
-        ("just over 1 MiB", Body::Text(format!("{{\"name\":\"{}\"}}", "y".repeat(1024 * 1024)))),
-        ("invalid UTF-8", Body::Binary(vec![0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d])),
-        ("control characters", json_body(json!({"username": "a\u{0000}b", "name": "\u{0007}\u{001b}[31m"}))),
-        (
-            "unicode edge cases",
-            json_body(json!({
-                "username": "\u{202e}admin", "primaryEmail": "\u{1F600}@\u{0661}.io",
-                "primaryPhone": "\u{FF11}\u{FF12}\u{FF13}", "name": "\u{FEFF}\u{200D}", "avatar": "http://\u{0000}/"
-            })),
-        ),
-        (
-            "deep nesting",
-            Body::Text(format!("{{\"customData\":{}1{}}}", "{\"a\":".repeat(200), "}".repeat(200))),
-        ),
-        ("repeated keys", Body::Text("{\"username\":\"a1\",\"username\":\"b2\"}".into())),
-        ("huge number", Body::Text("{\"customData\":{\"n\":1e400}}".into())),
-    ];
+    let bodies = hostile_bodies();
     let targets = [
         (Method::POST, "/api/users".to_string()),
         (Method::PATCH, path.clone()),
@@ -185,6 +152,89 @@ async fn the_hostile_corpus_gets_answers_not_failures() {
     // The target survived it all, consistently.
     assert_eq!(env.get(&path).await.status, 200);
     env.assert_invariants().await;
+}
+
+/// Bodies no handler should fail on: broken, mistyped, oversized, strange.
+fn hostile_bodies() -> Vec<(&'static str, Body)> {
+    let ten_mb = "x".repeat(10 * 1024 * 1024);
+    let nulls = json!({
+        "username": null, "primaryEmail": null, "primaryPhone": null, "name": null, "avatar": null,
+        "customData": null, "profile": null, "password": null, "passwordDigest": null,
+        "passwordAlgorithm": null, "isSuspended": null, "userId": null, "details": null,
+    });
+    let wrong_types = json!({
+        "username": 1, "primaryEmail": [], "primaryPhone": {}, "name": true, "avatar": 3.5,
+        "customData": "x", "profile": [], "password": 7, "isSuspended": "yes", "userId": 5,
+    });
+    vec![
+        ("broken JSON", Body::Text("{\"username\": ".into())),
+        ("JSON array", Body::Text("[1,2,3]".into())),
+        ("JSON string", Body::Text("\"hello\"".into())),
+        ("nulls everywhere", json_body(nulls)),
+        ("wrong types", json_body(wrong_types)),
+        ("10 MB string", json_body(json!({ "name": ten_mb }))),
+        ("just over 1 MiB", Body::Text(format!("{{\"name\":\"{}\"}}", "y".repeat(1024 * 1024)))),
+        ("invalid UTF-8", Body::Binary(vec![0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d])),
+        ("control characters", json_body(json!({"username": "a\u{0000}b", "name": "\u{0007}\u{001b}[31m"}))),
+        (
+            "unicode edge cases",
+            json_body(json!({
+                "username": "\u{202e}admin", "primaryEmail": "\u{1F600}@\u{0661}.io",
+                "primaryPhone": "\u{FF11}\u{FF12}\u{FF13}", "name": "\u{FEFF}\u{200D}", "avatar": "http://\u{0000}/"
+            })),
+        ),
+        (
+            "deep nesting",
+            Body::Text(format!("{{\"customData\":{}1{}}}", "{\"a\":".repeat(200), "}".repeat(200))),
+        ),
+        ("repeated keys", Body::Text("{\"username\":\"a1\",\"username\":\"b2\"}".into())),
+        ("huge number", Body::Text("{\"customData\":{\"n\":1e400}}".into())),
+    ]
+}
+
+/// The hooks routes meet the same corpus: bodies, queries and paths, on a hook whose endpoint
+/// refuses connections (so a test delivery that gets through fails at once).
+#[tokio::test]
+async fn the_hooks_routes_answer_the_hostile_corpus_too() {
+    let env = Env::with(|config| config.hooks_allow_local_urls = true).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{closed}/");
+    let hook = env.post("/api/hooks", json!({"events": ["User.Created"], "config": {"url": url}})).await;
+    assert_eq!(hook.status, 201);
+    let path = format!("/api/hooks/{}", hook.body["id"].as_str().unwrap());
+    let targets = [
+        (Method::POST, "/api/hooks".to_string()),
+        (Method::PATCH, path.clone()),
+        (Method::POST, format!("{path}/test")),
+        (Method::PATCH, format!("{path}/signing-key")),
+    ];
+    for (what, body) in &hostile_bodies() {
+        for (method, route) in &targets {
+            let request = hostile(&env, method.clone(), route, body.clone(), "application/json");
+            check(&env, request, &format!("{what}: {method} {route}")).await;
+        }
+    }
+    for query in ["page=1e309", "page_size=0", "page=NaN&page_size=-1", "logKey=%00", "page=1&page=2"] {
+        for route in ["/api/hooks".to_string(), format!("{path}/recent-logs")] {
+            let request =
+                hostile(&env, Method::GET, &format!("{route}?{query}"), Body::Empty, "application/json");
+            check(&env, request, &format!("GET {route}?{query}")).await;
+        }
+    }
+    for bad in [
+        "/api/hooks/..%2F",
+        "/api/hooks/%00",
+        "/api/hooks/%FF%FE/test",
+        &format!("/api/hooks/{}", "h".repeat(10_000)),
+    ] {
+        for method in [Method::GET, Method::DELETE, Method::PATCH, Method::POST] {
+            let request = hostile(&env, method.clone(), bad, Body::Empty, "application/json");
+            check(&env, request, &format!("{method} {bad}")).await;
+        }
+    }
+    let stored = env.get(&path).await;
+    assert_eq!(stored.status, 200);
+    assert_eq!(stored.body["config"]["url"], url, "no hostile body changed the hook's endpoint");
 }
 
 /// Answered, not failed, and in time.

@@ -133,6 +133,8 @@ fn logical(env: &Env, calls: &Calls) -> Calls {
                 "LogsTable"
             } else if *table == tables.apps {
                 "AppsTable"
+            } else if *table == tables.hooks {
+                "HooksTable"
             } else {
                 "unknown table"
             };
@@ -192,7 +194,7 @@ async fn seed_user(env: &Env) {
 async fn each_function_is_granted_exactly_what_it_calls() {
     let env = Env::new().await;
     seed_user(&env).await;
-    for binary in ["users", "passwords", "logs", "oidc", "docs"] {
+    for binary in ["users", "passwords", "logs", "hooks", "oidc", "docs"] {
         let recorder = Recorder::default();
         let client = recording_client(&recorder).await;
         match binary {
@@ -217,6 +219,10 @@ async fn each_function_is_granted_exactly_what_it_calls() {
             "logs" => {
                 let app = logs::App::new(&env.config, client).unwrap();
                 replay(&env, "/api/logs", async |r| app.handle(r).await).await;
+            }
+            "hooks" => {
+                let app = hooks::App::new(&env.config, client).unwrap();
+                replay(&env, "/api/hooks", async |r| app.handle(r).await).await;
             }
             "oidc" => {
                 let app = oidc::App::new(&env.config, client, env.keys.clone());

@@ -23,12 +23,18 @@ fn the_document_lists_exactly_the_served_routes() {
             ops.as_object().unwrap().keys().map(move |m| format!("{} {path}", m.to_uppercase()))
         })
         .collect();
-    let served: BTreeSet<String> =
-        [users::routes(), passwords::routes(), logs::routes(), oidc::routes(), docs::routes()]
-            .into_iter()
-            .flatten()
-            .map(|(method, path)| format!("{method} {path}"))
-            .collect();
+    let served: BTreeSet<String> = [
+        users::routes(),
+        passwords::routes(),
+        logs::routes(),
+        hooks::routes(),
+        oidc::routes(),
+        docs::routes(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|(method, path)| format!("{method} {path}"))
+    .collect();
     assert_eq!(documented, served, "docs/openapi.json and the routers disagree");
 }
 

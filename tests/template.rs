@@ -108,6 +108,7 @@ fn template_routes_are_the_functions_own_routes() {
         ("logs", logs::routes()),
         ("oidc", oidc::routes()),
         ("docs", docs::routes()),
+        ("hooks", hooks::routes()),
     ]
     .into_iter()
     .flat_map(|(binary, routes)| routes.iter().map(move |(_, path)| (path.to_string(), binary.to_string())))
@@ -208,9 +209,11 @@ fn production_guardrails_are_present_and_parameterised() {
         "LogsFunctionAlarm",
         "OidcFunctionAlarm",
         "DocsFunctionAlarm",
+        "HooksFunctionAlarm",
         "UsersTableAlarm",
         "LogsTableAlarm",
         "AppsTableAlarm",
+        "HooksTableAlarm",
         "LockoutBurstAlarm",
         "TokenRefusalBurstAlarm",
     ] {
@@ -238,6 +241,7 @@ fn production_guardrails_are_present_and_parameterised() {
         "UsersTableName",
         "LogsTableName",
         "AppsTableName",
+        "HooksTableName",
         "UsersFunctionName",
         "OidcFunctionName",
     ] {

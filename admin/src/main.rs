@@ -18,8 +18,8 @@ use shared::store::apps::DynamoApps;
     name = "usersctl",
     version,
     about = "Operate a deployment of the users API: its tables, machine-to-machine apps and signing keys.",
-    after_help = "Without --stack-name, the table names come from USERS_TABLE, LOGS_TABLE and APPS_TABLE \
-                  (default users-api-users, users-api-logs, users-api-apps)."
+    after_help = "Without --stack-name, the table names come from USERS_TABLE, LOGS_TABLE, APPS_TABLE and HOOKS_TABLE \
+                  (default users-api-users, users-api-logs, users-api-apps, users-api-hooks)."
 )]
 struct Cli {
     #[command(flatten)]
@@ -241,6 +241,7 @@ async fn stack_tables(sdk: &aws_config::SdkConfig, stack: &str) -> Result<TableN
         users: output("UsersTableName")?,
         logs: output("LogsTableName")?,
         apps: output("AppsTableName")?,
+        hooks: output("HooksTableName")?,
     })
 }
 

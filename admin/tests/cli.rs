@@ -15,6 +15,7 @@ fn usersctl(prefix: &str, args: &[&str], stdin: &str) -> Output {
         .env("USERS_TABLE", &tables.users)
         .env("LOGS_TABLE", &tables.logs)
         .env("APPS_TABLE", &tables.apps)
+        .env("HOOKS_TABLE", &tables.hooks)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -124,8 +125,8 @@ async fn table_names_come_from_the_stack_outputs() {
     // A stack with the outputs template.yaml declares, on the emulator's CloudFormation.
     let template = format!(
         "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\nOutputs:\n  UsersTableName:\n    Value: {}\n  \
-         LogsTableName:\n    Value: {}\n  AppsTableName:\n    Value: {}\n",
-        tables.users, tables.logs, tables.apps
+         LogsTableName:\n    Value: {}\n  AppsTableName:\n    Value: {}\n  HooksTableName:\n    Value: {}\n",
+        tables.users, tables.logs, tables.apps, tables.hooks
     );
     let aws = shared::aws::Aws::tools(patient()).await;
     let cloudformation = aws_sdk_cloudformation::Client::from_conf(
@@ -140,6 +141,7 @@ async fn table_names_come_from_the_stack_outputs() {
             .env_remove("USERS_TABLE")
             .env_remove("LOGS_TABLE")
             .env_remove("APPS_TABLE")
+            .env_remove("HOOKS_TABLE")
             .env("AWS_ENDPOINT_URL_CLOUDFORMATION", &endpoint)
             .output()
             .unwrap()

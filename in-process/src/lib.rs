@@ -14,9 +14,10 @@ use shared::telemetry::AccessLine;
 pub type Routes = fn() -> &'static [(Method, &'static str)];
 
 /// Each function's name and routes, in the order they are tried; the last is `$default`'s.
-pub const FUNCTIONS: [(&str, Routes); 5] = [
+pub const FUNCTIONS: [(&str, Routes); 6] = [
     ("passwords", passwords::routes),
     ("logs", logs::routes),
+    ("hooks", hooks::routes),
     ("oidc", oidc::routes),
     ("docs", docs::routes),
     ("users", users::routes),
@@ -39,6 +40,7 @@ pub struct Functions {
     pub users: users::App,
     pub passwords: passwords::App,
     pub logs: logs::App,
+    pub hooks: hooks::App,
     pub oidc: oidc::App,
 }
 
@@ -52,6 +54,7 @@ impl Functions {
             users: users::App::new(config, client.clone())?,
             passwords: passwords::App::new(config, client.clone())?,
             logs: logs::App::new(config, client.clone())?,
+            hooks: hooks::App::new(config, client.clone())?,
             oidc: oidc::App::new(config, client, keys),
         })
     }
@@ -65,6 +68,7 @@ impl Functions {
         match name {
             "passwords" => observe(name, routes, request, |r| Box::pin(self.passwords.handle(r))).await,
             "logs" => observe(name, routes, request, |r| Box::pin(self.logs.handle(r))).await,
+            "hooks" => observe(name, routes, request, |r| Box::pin(self.hooks.handle(r))).await,
             "oidc" => observe(name, routes, request, |r| Box::pin(self.oidc.handle(r))).await,
             "docs" => observe(name, routes, request, |r| Box::pin(docs::handle(r))).await,
             _ => observe(name, routes, request, |r| Box::pin(self.users.handle(r))).await,
@@ -85,6 +89,7 @@ mod tests {
             ("/api/users/u1/password/verify", "passwords"),
             ("/api/users/u1/has-password", "passwords"),
             ("/api/logs/l1", "logs"),
+            ("/api/hooks/h1/recent-logs", "hooks"),
             ("/oidc/.well-known/openid-configuration", "oidc"),
             ("/api/swagger.json", "docs"),
             ("/api/no-such-route", "users"),

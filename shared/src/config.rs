@@ -13,15 +13,17 @@ pub struct TableNames {
     pub users: String,
     pub logs: String,
     pub apps: String,
+    pub hooks: String,
 }
 
 impl TableNames {
-    /// The three tables named `<prefix>-users`, `<prefix>-logs`, `<prefix>-apps`.
+    /// The tables named `<prefix>-users`, `<prefix>-logs`, `<prefix>-apps`, `<prefix>-hooks`.
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             users: format!("{prefix}-users"),
             logs: format!("{prefix}-logs"),
             apps: format!("{prefix}-apps"),
+            hooks: format!("{prefix}-hooks"),
         }
     }
 }
@@ -86,6 +88,11 @@ pub struct Config {
     /// `PUBLIC_BASE_URL`: the origin clients call (`https://users.example.com`), used in `Link`
     /// headers and discovery instead of anything the request says about itself.
     pub public_base_url: Option<String>,
+    /// `HOOKS_ALLOW_LOCAL_URLS`: let hooks point at plain http and this machine's or network's
+    /// addresses. Development only; false on AWS (see docs/webhooks.md).
+    pub hooks_allow_local_urls: bool,
+    /// `HOOKS_TIMEOUT_MS`: how long one delivery may take, connection included.
+    pub hooks_timeout_ms: u64,
 }
 
 /// Password-verify lockout: this many failures within the window lock further verifies.
@@ -107,11 +114,14 @@ pub const DEFAULT_TABLE_PREFIX: &str = "users-api";
 /// under a second over 16 shards side by side) and about 50 MB of rows in a 128 MB function.
 pub const DEFAULT_SEARCH_READ_LIMIT: u64 = 200_000;
 
+/// Logto waits 10 s; a few seconds bound how long one slow receiver holds a delivery batch.
+pub const DEFAULT_HOOKS_TIMEOUT_MS: u64 = 5000;
+
 /// One read of an app's item a second per instance, instead of one per token request.
 pub const DEFAULT_APP_CACHE_MS: u64 = 1000;
 
 impl Config {
-    /// Reads `USERS_TABLE`, `LOGS_TABLE`, `APPS_TABLE` (defaults `users-api-*`),
+    /// Reads `USERS_TABLE`, `LOGS_TABLE`, `APPS_TABLE`, `HOOKS_TABLE` (defaults `users-api-*`),
     /// `USERNAME_CASE_SENSITIVE` (default true) and `LOG_RETENTION_DAYS` (default 90).
     pub fn from_env() -> Result<Self, String> {
         let defaults = TableNames::with_prefix(DEFAULT_TABLE_PREFIX);
@@ -119,6 +129,7 @@ impl Config {
             users: env::var("USERS_TABLE").unwrap_or(defaults.users),
             logs: env::var("LOGS_TABLE").unwrap_or(defaults.logs),
             apps: env::var("APPS_TABLE").unwrap_or(defaults.apps),
+            hooks: env::var("HOOKS_TABLE").unwrap_or(defaults.hooks),
         };
         let username_case_sensitive = match env::var("USERNAME_CASE_SENSITIVE") {
             Ok(v) => parse_bool(&v).ok_or(format!("USERNAME_CASE_SENSITIVE={v} is not true/false"))?,
@@ -165,6 +176,11 @@ impl Config {
             page_token_secret,
             page_token_secret_id: non_empty("PAGE_TOKEN_SECRET_ID"),
             public_base_url,
+            hooks_allow_local_urls: match env::var("HOOKS_ALLOW_LOCAL_URLS") {
+                Ok(v) => parse_bool(&v).ok_or(format!("HOOKS_ALLOW_LOCAL_URLS={v} is not true/false"))?,
+                Err(_) => false,
+            },
+            hooks_timeout_ms: number("HOOKS_TIMEOUT_MS", DEFAULT_HOOKS_TIMEOUT_MS)?,
         })
     }
 
@@ -199,6 +215,8 @@ impl Config {
             page_token_secret: None,
             page_token_secret_id: None,
             public_base_url: None,
+            hooks_allow_local_urls: false,
+            hooks_timeout_ms: DEFAULT_HOOKS_TIMEOUT_MS,
         }
     }
 }

@@ -46,6 +46,22 @@ pub enum Error {
     #[error("log {0} not found")]
     LogNotFound(String),
 
+    // --- hooks (hook.*)
+    /// Neither `event` nor `events` in a new hook.
+    #[error("hook without events")]
+    HookMissingEvents,
+    #[error("hook {0} not found")]
+    HookNotFound(String),
+    /// An endpoint a hook may not point at; the reason is sent.
+    #[error("hook endpoint not allowed: {0}")]
+    HookEndpointNotAllowed(String),
+    /// The test delivery reached the endpoint, which answered this non-2xx status.
+    #[error("hook endpoint answered {0}")]
+    HookEndpointResponded(u16),
+    /// The test delivery did not get an answer (refused, timed out, not allowed).
+    #[error("hook test delivery failed: {0}")]
+    HookSendFailed(String),
+
     // --- users (user.*)
     #[error("username taken")]
     UsernameTaken,
@@ -179,6 +195,21 @@ impl Error {
                 "entity.value_too_long",
                 "The length of value is too long and exceeds the limit.".into(),
             ),
+            HookMissingEvents => {
+                (400, "hook.missing_events", "You need to provide at least one event.".into())
+            }
+            HookNotFound(id) => {
+                (404, "entity.not_exists_with_id", format!("The hooks with ID `{id}` does not exist."))
+            }
+            HookEndpointNotAllowed(reason) => {
+                (400, "hook.endpoint_not_allowed", format!("The hook's endpoint is not allowed: {reason}."))
+            }
+            HookEndpointResponded(_) => {
+                (422, "hook.endpoint_responded_with_error", "The endpoint responded with an error.".into())
+            }
+            HookSendFailed(_) => {
+                (422, "hook.send_test_payload_failed", "Failed to send the test payload.".into())
+            }
             UsernameTaken => (422, "user.username_already_in_use", "This username is already in use.".into()),
             EmailTaken => (
                 422,
@@ -268,6 +299,7 @@ impl Error {
         let data = match self {
             InvalidSearch(_) => Some(Value::Object(Default::default())),
             SearchTooBroad(limit) => Some(serde_json::json!({ "limit": limit })),
+            HookEndpointResponded(status) => Some(serde_json::json!({ "responseStatus": status })),
             ValueTooLong(detail) => Some(serde_json::json!({ "message": detail })),
             AuthorizationTypeNotSupported => Some(serde_json::json!({ "supportedTypes": ["Bearer"] })),
             _ => None,

@@ -11,6 +11,7 @@ pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod user_service;
+pub mod webhooks;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -4,6 +4,7 @@
 
 pub mod capture;
 pub mod proxy;
+pub mod receiver;
 
 pub use capture::Capture;
 

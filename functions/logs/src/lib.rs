@@ -125,6 +125,7 @@ fn parse_filter(query: &Query) -> Result<LogFilter> {
         return Err(Error::InvalidTimeWindow);
     }
     Ok(LogFilter {
+        hook_id: None,
         user_id: text("userId"),
         application_id: text("applicationId"),
         key: text("logKey"),

@@ -23,11 +23,22 @@ pub enum Scope {
     UsersWrite,
     PasswordsWrite,
     LogsRead,
+    /// Read webhooks (their signing keys included) and their delivery logs.
+    HooksRead,
+    /// Create, change, test and delete webhooks.
+    HooksWrite,
 }
 
 impl Scope {
-    pub const EVERY: [Scope; 5] =
-        [Scope::All, Scope::UsersRead, Scope::UsersWrite, Scope::PasswordsWrite, Scope::LogsRead];
+    pub const EVERY: [Scope; 7] = [
+        Scope::All,
+        Scope::UsersRead,
+        Scope::UsersWrite,
+        Scope::PasswordsWrite,
+        Scope::LogsRead,
+        Scope::HooksRead,
+        Scope::HooksWrite,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -36,6 +47,8 @@ impl Scope {
             Scope::UsersWrite => "users:write",
             Scope::PasswordsWrite => "passwords:write",
             Scope::LogsRead => "logs:read",
+            Scope::HooksRead => "hooks:read",
+            Scope::HooksWrite => "hooks:write",
         }
     }
 

@@ -32,6 +32,11 @@ impl Body {
         hex::encode(sha2::Sha256::digest(canonical.as_bytes()))
     }
 
+    /// A field as sent, whatever its type.
+    pub fn value(&self, key: &str) -> Option<&Value> {
+        self.0.get(key)
+    }
+
     /// A string field; absent is `None`, any other type (null included) is a 400.
     pub fn string(&self, key: &str) -> Result<Option<&str>, Error> {
         match self.0.get(key) {

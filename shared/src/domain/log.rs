@@ -69,7 +69,24 @@ pub struct LogEntry {
     /// For `Error` results: the error's code (never its details).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For `TriggerHook.*` entries: what was delivered where, and how it went.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
     pub created_at: i64,
+}
+
+/// One webhook delivery attempt. The request and response bodies are not kept: they carry the
+/// user's field values, which activity logs never hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    pub hook_id: String,
+    /// The id of the entry that recorded the change: the delivery's stable id.
+    pub delivery_id: String,
+    /// The endpoint's answer, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    pub duration_ms: u64,
 }
 
 impl LogEntry {
@@ -84,6 +101,7 @@ impl LogEntry {
             user_agent: origin.user_agent.clone(),
             changed_fields: Vec::new(),
             error: None,
+            delivery: None,
             created_at: super::now_ms(),
         }
     }
@@ -118,6 +136,14 @@ impl LogEntry {
         }
         if !self.changed_fields.is_empty() {
             payload["changedFields"] = json!(self.changed_fields);
+        }
+        if let Some(delivery) = &self.delivery {
+            payload["hookId"] = json!(delivery.hook_id);
+            payload["deliveryId"] = json!(delivery.delivery_id);
+            payload["durationMs"] = json!(delivery.duration_ms);
+            if let Some(status) = delivery.status_code {
+                payload["response"] = json!({ "statusCode": status });
+            }
         }
         json!({ "tenantId": TENANT_ID, "id": self.id, "key": self.key, "payload": payload, "createdAt": self.created_at })
     }

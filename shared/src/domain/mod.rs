@@ -2,6 +2,7 @@
 //! nothing downstream checks again.
 
 pub mod app;
+pub mod hook;
 pub mod id;
 pub mod identifiers;
 pub mod identity;

@@ -1,79 +1,36 @@
 //! The apps table: machine-to-machine apps ([`M2mApp`]) by client id.
 
-use aws_sdk_dynamodb::{Client, types::AttributeValue};
+use aws_sdk_dynamodb::Client;
 
-use super::{Expression, StoreError};
+use super::StoreError;
+use super::documents::Documents;
 use crate::domain::app::M2mApp;
 
 #[derive(Clone)]
-pub struct DynamoApps {
-    client: Client,
-    table: String,
-}
+pub struct DynamoApps(Documents<M2mApp>);
 
 impl DynamoApps {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self(Documents::new(client, table, "clientId", "app"))
     }
 
     pub async fn get(&self, client_id: &str) -> Result<Option<M2mApp>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("clientId", AttributeValue::S(client_id.to_string()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk(e, "app"))?;
-        out.item
-            .map(|item| {
-                serde_dynamo::from_item(item).map_err(|e| StoreError::Other(format!("decode app: {e}")))
-            })
-            .transpose()
+        self.0.get(client_id).await
     }
 
     /// Writes a new app; fails with `ConditionFailed` if the id exists.
     pub async fn insert(&self, app: &M2mApp) -> Result<(), StoreError> {
-        self.put(app, Expression::absent("clientId")).await
+        self.0.insert(app).await
     }
 
     /// Replaces an existing app; fails with `ConditionFailed` if there is none.
     pub async fn replace(&self, app: &M2mApp) -> Result<(), StoreError> {
-        self.put(app, Expression::new("attribute_exists(clientId)")).await
+        self.0.replace(app).await
     }
 
-    async fn put(&self, app: &M2mApp, condition: Expression) -> Result<(), StoreError> {
-        let item = serde_dynamo::to_item(app).map_err(|e| StoreError::Other(format!("encode app: {e}")))?;
-        let (expression, _, _) = condition.into_parts();
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(expression)
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk(e, "app"))?;
-        Ok(())
-    }
-
+    /// Every app, oldest first.
     pub async fn list(&self) -> Result<Vec<M2mApp>, StoreError> {
-        let items = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| StoreError::from_sdk(e, "apps"))?;
-        let mut apps = items
-            .into_iter()
-            .map(|item| {
-                serde_dynamo::from_item(item).map_err(|e| StoreError::Other(format!("decode app: {e}")))
-            })
-            .collect::<Result<Vec<M2mApp>, _>>()?;
+        let mut apps = self.0.list().await?;
         apps.sort_by_key(|a| a.created_at);
         Ok(apps)
     }

@@ -18,6 +18,8 @@ pub const LOG_KIND: &str = "log";
 /// What `GET /api/logs` filters on; times are epoch milliseconds, both inclusive.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogFilter {
+    /// Webhook delivery attempts of one hook (`TriggerHook.*` entries carry it).
+    pub hook_id: Option<String>,
     pub user_id: Option<String>,
     pub application_id: Option<String>,
     pub key: Option<String>,
@@ -82,17 +84,22 @@ struct Plan {
 }
 
 impl Plan {
-    /// The most selective index for `filter`: user, then app, then key, else time.
+    /// The most selective index for `filter`: hook, user, then app, then key, else time.
     fn for_filter(filter: &LogFilter) -> Self {
         let mut names = HashMap::new();
         let mut values = HashMap::new();
-        let equalities =
-            [("userId", &filter.user_id), ("applicationId", &filter.application_id), ("key", &filter.key)];
+        let equalities = [
+            ("hookId", &filter.hook_id),
+            ("userId", &filter.user_id),
+            ("applicationId", &filter.application_id),
+            ("key", &filter.key),
+        ];
         let driver = equalities.iter().position(|(_, v)| v.is_some());
         let (index, partition, partitions) =
-            match driver.map(|i| (i, equalities[i].1.clone().unwrap_or_default())) {
-                Some((0, user)) => ("byUser", "userId", vec![user]),
-                Some((1, app)) => ("byAppShard", "appShard", every_shard(&app)),
+            match driver.map(|i| (equalities[i].0, equalities[i].1.clone().unwrap_or_default())) {
+                Some(("hookId", hook)) => ("byHook", "hookId", vec![hook]),
+                Some(("userId", user)) => ("byUser", "userId", vec![user]),
+                Some(("applicationId", app)) => ("byAppShard", "appShard", every_shard(&app)),
                 Some((_, key)) => ("byKeyShard", "keyShard", every_shard(&key)),
                 None => ("byTime", "kind", every_shard(LOG_KIND)),
             };

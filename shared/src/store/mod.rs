@@ -3,8 +3,10 @@
 
 pub mod apps;
 pub mod check;
+mod documents;
 mod error;
 pub mod guards;
+pub mod hooks;
 pub mod logs;
 #[cfg(test)]
 pub(crate) mod memory;

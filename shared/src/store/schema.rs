@@ -79,6 +79,8 @@ pub const LOGS: TableDef = TableDef {
             projection: Projection::All,
         },
         IndexDef { name: "byTime", hash_key: "kind", range_key: "createdKey", projection: Projection::All },
+        // Sparse: only webhook delivery entries carry `hookId`.
+        IndexDef { name: "byHook", hash_key: "hookId", range_key: "createdKey", projection: Projection::All },
     ],
     ttl_attribute: Some("expiresAt"),
 };
@@ -86,9 +88,17 @@ pub const LOGS: TableDef = TableDef {
 pub const APPS: TableDef =
     TableDef { logical_id: "AppsTable", hash_key: "clientId", indexes: &[], ttl_attribute: None };
 
+pub const HOOKS: TableDef =
+    TableDef { logical_id: "HooksTable", hash_key: "id", indexes: &[], ttl_attribute: None };
+
 /// Each table definition with the name it has in this deployment.
-pub fn tables(names: &TableNames) -> [(&TableDef, &str); 3] {
-    [(&USERS, names.users.as_str()), (&LOGS, names.logs.as_str()), (&APPS, names.apps.as_str())]
+pub fn tables(names: &TableNames) -> [(&TableDef, &str); 4] {
+    [
+        (&USERS, names.users.as_str()),
+        (&LOGS, names.logs.as_str()),
+        (&APPS, names.apps.as_str()),
+        (&HOOKS, names.hooks.as_str()),
+    ]
 }
 
 impl TableDef {
