@@ -16,6 +16,7 @@ use serde_norway::Value;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
+use integration_tests::receiver::Receiver;
 use integration_tests::{Env, Reply};
 
 type Calls = BTreeSet<(String, String)>;
@@ -192,9 +193,10 @@ async fn seed_user(env: &Env) {
 
 #[tokio::test]
 async fn each_function_is_granted_exactly_what_it_calls() {
-    let env = Env::new().await;
+    // Hooks may point at this machine: the deliveries reach a receiver here.
+    let env = Env::with(|config| config.hooks_allow_local_urls = true).await;
     seed_user(&env).await;
-    for binary in ["users", "passwords", "logs", "hooks", "oidc", "docs"] {
+    for binary in ["users", "passwords", "logs", "hooks", "hook-deliveries", "oidc", "docs"] {
         let recorder = Recorder::default();
         let client = recording_client(&recorder).await;
         match binary {
@@ -223,6 +225,21 @@ async fn each_function_is_granted_exactly_what_it_calls() {
             "hooks" => {
                 let app = hooks::App::new(&env.config, client).unwrap();
                 replay(&env, "/api/hooks", async |r| app.handle(r).await).await;
+            }
+            "hook-deliveries" => {
+                // A hook that takes everything and one that refuses it: both outcomes are written.
+                let (taking, refusing) = (Receiver::start().await, Receiver::start().await);
+                refusing.answer(500);
+                for receiver in [&taking, &refusing] {
+                    let body = serde_json::json!({"events": ["User.Created", "User.Data.Updated", "User.Deleted"],
+                                                  "config": {"url": receiver.url}});
+                    assert_eq!(env.post("/api/hooks", body).await.status, 201);
+                }
+                env.create_user(serde_json::json!({"username": "delivered"})).await;
+                let deliveries = hooks::delivery::Deliveries::new(&env.config, client).unwrap();
+                let (stream, _) = env.log_stream_since("").await;
+                deliveries.handle(stream).await.unwrap();
+                assert!(!taking.received().is_empty() && !refusing.received().is_empty());
             }
             "oidc" => {
                 let app = oidc::App::new(&env.config, client, env.keys.clone());

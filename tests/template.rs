@@ -93,7 +93,9 @@ fn template_routes_are_the_functions_own_routes() {
             continue;
         }
         let binary = resource["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap().to_string();
-        for (_, event) in resource["Properties"]["Events"].as_mapping().unwrap() {
+        let events = resource["Properties"]["Events"].as_mapping().unwrap();
+        // HTTP API routes only (the webhook deliveries read a stream).
+        for (_, event) in events.iter().filter(|(_, event)| event["Type"] == "HttpApi") {
             let path = event["Properties"]["Path"].as_str().unwrap();
             if path == "$default" {
                 fallbacks.push(binary.clone());

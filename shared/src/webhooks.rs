@@ -31,12 +31,13 @@ impl Attempt {
 }
 
 /// The request context of the change a delivery reports (Logto's data-mutation fields).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChangeContext {
     pub path: String,
     pub method: &'static str,
     pub status: u16,
-    pub user_id: String,
+    /// The route's path parameters (`{userId}`; none for a create).
+    pub params: Value,
     pub matched_route: &'static str,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -59,7 +60,7 @@ pub fn event_body(
         "path": context.path,
         "method": context.method,
         "status": context.status,
-        "params": { "userId": context.user_id },
+        "params": context.params,
         "matchedRoute": context.matched_route,
         "data": data,
     })
@@ -80,7 +81,7 @@ pub fn test_body(hook_id: &str, event: HookEvent) -> Value {
         path,
         method,
         status,
-        user_id: user_id.into(),
+        params: if event == HookEvent::UserCreated { json!({}) } else { json!({ "userId": user_id }) },
         matched_route: route,
         ip: Some("127.0.0.1".into()),
         user_agent: Some(USER_AGENT.into()),

@@ -10,7 +10,7 @@ pub use capture::Capture;
 
 use aws_sdk_dynamodb::Client;
 use lambda_http::{Body, Request, http::Method};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use shared::config::TableNames;
 use shared::domain::id::random_id;
@@ -55,6 +55,35 @@ impl Env {
         let mut env = Self { client, config, keys, functions, admin_authorization, access };
         env.admin_authorization = format!("Bearer {}", env.token("all"));
         env
+    }
+
+    /// Every log entry after `after` (a created key), oldest first, as a DynamoDB Streams event of
+    /// INSERT records with new images, and the last created key.
+    pub async fn log_stream_since(&self, after: &str) -> (hooks::delivery::StreamEvent, String) {
+        let items = self
+            .client
+            .scan()
+            .table_name(&self.config.tables.logs)
+            .send()
+            .await
+            .unwrap()
+            .items
+            .unwrap_or_default();
+        let mut items: Vec<_> =
+            items.into_iter().filter(|item| item["createdKey"].as_s().unwrap().as_str() > after).collect();
+        items.sort_by_key(|item| item["createdKey"].as_s().unwrap().clone());
+        let last =
+            items.last().map(|item| item["createdKey"].as_s().unwrap().clone()).unwrap_or(after.to_string());
+        let records: Vec<Value> = items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let image = serde_json::to_value(serde_dynamo::Item::from(item)).unwrap();
+                json!({"eventID": format!("e{i}"), "eventName": "INSERT", "eventSource": "aws:dynamodb",
+                       "dynamodb": {"NewImage": image, "SequenceNumber": format!("{:021}", 100 + i), "StreamViewType": "NEW_IMAGE"}})
+            })
+            .collect();
+        (serde_json::from_value(json!({ "Records": records })).unwrap(), last)
     }
 
     /// A machine-to-machine app with these scopes, stored; returns it and its secret.

@@ -2,6 +2,8 @@
 //! events are described in docs/webhooks.md; this function stores hooks, sends test payloads and
 //! reads each hook's delivery entries from the activity log.
 
+pub mod delivery;
+
 use lambda_http::{Request, http::Method};
 use serde_json::Value;
 use std::sync::LazyLock;

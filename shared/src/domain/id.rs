@@ -29,6 +29,24 @@ pub fn new_log_id() -> String {
     random_id(21)
 }
 
+/// An id of `len` characters from `[0-9a-z]` that `seed` always gives (SHA-256 of it): for
+/// records that must be written once however often the work is retried.
+pub fn derived_id(seed: &str, len: usize) -> String {
+    use sha2::Digest;
+    let mut out = String::with_capacity(len);
+    let mut block = sha2::Sha256::digest(seed.as_bytes());
+    while out.len() < len {
+        for byte in block.iter().filter(|b| **b < 252) {
+            if out.len() == len {
+                break;
+            }
+            out.push(ALPHABET[(*byte % 36) as usize] as char);
+        }
+        block = sha2::Sha256::digest(block);
+    }
+    out
+}
+
 /// Whether `value` could be a user id; anything else cannot exist, so it is a 404 without a read.
 pub fn is_user_id(value: &str) -> bool {
     !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| ALPHABET.contains(&b))

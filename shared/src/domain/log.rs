@@ -66,7 +66,8 @@ pub struct LogEntry {
     pub user_agent: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed_fields: Vec<String>,
-    /// For `Error` results: the error's code (never its details).
+    /// For `Error` results: the error's code (never its details); for a failed webhook
+    /// delivery, why it failed (the endpoint's status, or the connection's error).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// For `TriggerHook.*` entries: what was delivered where, and how it went.
@@ -91,9 +92,14 @@ pub struct Delivery {
 
 impl LogEntry {
     pub fn new(key: LogKey, success: bool, user_id: Option<&str>, origin: &Origin) -> Self {
+        Self::keyed(key.as_str().to_string(), success, user_id, origin)
+    }
+
+    /// An entry whose key is not one of [`LogKey`]'s (`TriggerHook.<event>`).
+    pub fn keyed(key: String, success: bool, user_id: Option<&str>, origin: &Origin) -> Self {
         Self {
             id: super::id::new_log_id(),
-            key: key.as_str().to_string(),
+            key,
             success,
             user_id: user_id.map(str::to_string),
             application_id: origin.application_id.clone(),

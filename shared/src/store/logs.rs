@@ -147,6 +147,23 @@ impl DynamoLogs {
         Ok(())
     }
 
+    /// Writes an entry whose id says what it records, once: writing it again changes nothing.
+    pub async fn insert(&self, entry: &LogEntry) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(log_item(entry, self.retention_days)?))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e, "log"));
+        match result {
+            Err(StoreError::ConditionFailed { .. }) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
     pub async fn get(&self, id: &str) -> Result<Option<LogEntry>, StoreError> {
         let out = self
             .client

@@ -5,7 +5,8 @@ use aws_sdk_dynamodb::{
     Client,
     types::{
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-        Projection as SdkProjection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+        Projection as SdkProjection, ProjectionType, ScalarAttributeType, StreamSpecification,
+        StreamViewType, TimeToLiveSpecification,
     },
 };
 
@@ -34,6 +35,8 @@ pub struct TableDef {
     pub hash_key: &'static str,
     pub indexes: &'static [IndexDef],
     pub ttl_attribute: Option<&'static str>,
+    /// Whether the table has a stream of new item images (the logs table: webhook deliveries).
+    pub stream: bool,
 }
 
 /// What every user search index carries besides its keys: enough to filter and order
@@ -58,6 +61,7 @@ pub const USERS: TableDef = TableDef {
         search_index("byName", "ixNameP", "ixName"),
     ],
     ttl_attribute: Some("expiresAt"),
+    stream: false,
 };
 
 /// The app, key and time indexes are partitioned on write-sharded values (see `shards`).
@@ -83,13 +87,20 @@ pub const LOGS: TableDef = TableDef {
         IndexDef { name: "byHook", hash_key: "hookId", range_key: "createdKey", projection: Projection::All },
     ],
     ttl_attribute: Some("expiresAt"),
+    // Every change's entry, once, for the webhook deliveries (docs/webhooks.md).
+    stream: true,
 };
 
-pub const APPS: TableDef =
-    TableDef { logical_id: "AppsTable", hash_key: "clientId", indexes: &[], ttl_attribute: None };
+pub const APPS: TableDef = TableDef {
+    logical_id: "AppsTable",
+    hash_key: "clientId",
+    indexes: &[],
+    ttl_attribute: None,
+    stream: false,
+};
 
 pub const HOOKS: TableDef =
-    TableDef { logical_id: "HooksTable", hash_key: "id", indexes: &[], ttl_attribute: None };
+    TableDef { logical_id: "HooksTable", hash_key: "id", indexes: &[], ttl_attribute: None, stream: false };
 
 /// Each table definition with the name it has in this deployment.
 pub fn tables(names: &TableNames) -> [(&TableDef, &str); 4] {
@@ -132,6 +143,10 @@ pub async fn ensure_tables(client: &Client, names: &TableNames) -> Result<Vec<St
                     add_index(client, name, index).await?;
                     created.push(format!("{name} index {}", index.name));
                 }
+                if def.stream && !streams(client, name).await? {
+                    enable_stream(client, name).await?;
+                    created.push(format!("{name} stream"));
+                }
             }
         }
     }
@@ -154,6 +169,36 @@ async fn existing_indexes(client: &Client, table: &str) -> Result<Option<Vec<Str
             other => Err(other),
         },
     }
+}
+
+/// Whether a table has its stream on.
+async fn streams(client: &Client, table: &str) -> Result<bool, StoreError> {
+    let out = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| StoreError::from_sdk(e, "describe_table"))?;
+    Ok(out.table.and_then(|t| t.stream_specification).is_some_and(|s| s.stream_enabled))
+}
+
+fn new_image_stream() -> StreamSpecification {
+    StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::NewImage)
+        .build()
+        .expect("flag is set")
+}
+
+async fn enable_stream(client: &Client, table: &str) -> Result<(), StoreError> {
+    client
+        .update_table()
+        .table_name(table)
+        .stream_specification(new_image_stream())
+        .send()
+        .await
+        .map_err(|e| StoreError::from_sdk(e, "update_table"))?;
+    Ok(())
 }
 
 /// Indexes a table has that this release no longer reads: each still costs a write per item,
@@ -261,6 +306,7 @@ async fn create_table(client: &Client, def: &TableDef, name: &str) -> Result<(),
         .set_attribute_definitions(Some(attributes.collect()))
         .key_schema(key(def.hash_key, KeyType::Hash))
         .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
+        .set_stream_specification(def.stream.then(new_image_stream))
         .send()
         .await
         .map_err(|e| StoreError::from_sdk(e, "create_table"))?;

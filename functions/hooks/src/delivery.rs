@@ -1,0 +1,279 @@
+//! Webhook deliveries from the logs table's stream (docs/webhooks.md). Every change writes its
+//! activity entry in the change's own transaction, so each new entry in the stream is one change,
+//! once. For each entry that is a user event, every enabled hook that wants the event gets a
+//! signed POST; each attempt is written as a `TriggerHook.<event>` entry.
+//!
+//! Failures are left to the event-source mapping: the batch answer names the first record not
+//! delivered everywhere (a partial batch response), which Lambda retries (with the records after
+//! it) a bounded number of times before sending the batch's description to the dead-letter
+//! queue. A hook that already took a record is not sent it again on those retries: its success
+//! entry has an id derived from the delivery and the hook, written once and looked up first.
+//! Records of one user are delivered in stream order; different users' side by side.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use shared::domain::hook::{Endpoints, Hook, HookEvent};
+use shared::domain::id::derived_id;
+use shared::domain::log::{Delivery, LogEntry, LogKey, Origin};
+use shared::store::hooks::DynamoHooks;
+use shared::store::logs::DynamoLogs;
+use shared::user_service::UserService;
+use shared::webhooks::{Attempt, ChangeContext, Sender, event_body};
+use shared::{Error, store::DynamoUsers};
+
+/// The part of a DynamoDB Streams event this reads.
+#[derive(Debug, Deserialize)]
+pub struct StreamEvent {
+    #[serde(rename = "Records", default)]
+    pub records: Vec<StreamRecord>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StreamRecord {
+    #[serde(rename = "eventName", default)]
+    pub event_name: String,
+    pub dynamodb: StreamData,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StreamData {
+    #[serde(rename = "NewImage")]
+    pub new_image: Option<serde_dynamo::Item>,
+    #[serde(rename = "SequenceNumber")]
+    pub sequence_number: String,
+}
+
+/// Lambda's partial batch response: the records to retry (from the first one named).
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct BatchResponse {
+    #[serde(rename = "batchItemFailures")]
+    pub batch_item_failures: Vec<ItemFailure>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct ItemFailure {
+    #[serde(rename = "itemIdentifier")]
+    pub item_identifier: String,
+}
+
+/// The log keys that are user events, with the route the change came through:
+/// (event, method, path after `/users/{id}`, Logto's matched route, status).
+pub fn trigger(key: &str) -> Option<(HookEvent, &'static str, &'static str, &'static str, u16)> {
+    use HookEvent::*;
+    let found = match key {
+        k if k == LogKey::UserCreate.as_str() => (UserCreated, "POST", "", "/users", 200),
+        k if k == LogKey::UserUpdate.as_str() => (UserDataUpdated, "PATCH", "", "/users/:userId", 200),
+        k if k == LogKey::UserCustomDataUpdate.as_str() => {
+            (UserDataUpdated, "PATCH", "/custom-data", "/users/:userId/custom-data", 200)
+        }
+        k if k == LogKey::UserProfileUpdate.as_str() => {
+            (UserDataUpdated, "PATCH", "/profile", "/users/:userId/profile", 200)
+        }
+        k if k == LogKey::UserPasswordUpdate.as_str() => {
+            (UserDataUpdated, "PATCH", "/password", "/users/:userId/password", 200)
+        }
+        k if k == LogKey::UserIdentityUpsert.as_str() => {
+            (UserDataUpdated, "PUT", "/identities", "/users/:userId/identities/:target", 200)
+        }
+        k if k == LogKey::UserIdentityDelete.as_str() => {
+            (UserDataUpdated, "DELETE", "/identities", "/users/:userId/identities/:target", 200)
+        }
+        k if k == LogKey::UserSuspensionStatusUpdate.as_str() => {
+            (UserSuspensionStatusUpdated, "PATCH", "/is-suspended", "/users/:userId/is-suspended", 200)
+        }
+        k if k == LogKey::UserDelete.as_str() => (UserDeleted, "DELETE", "", "/users/:userId", 204),
+        _ => return None,
+    };
+    Some(found)
+}
+
+/// The keys that trigger deliveries (the template's filter names exactly these).
+pub fn trigger_keys() -> Vec<&'static str> {
+    [
+        LogKey::UserCreate,
+        LogKey::UserUpdate,
+        LogKey::UserCustomDataUpdate,
+        LogKey::UserProfileUpdate,
+        LogKey::UserPasswordUpdate,
+        LogKey::UserIdentityUpsert,
+        LogKey::UserIdentityDelete,
+        LogKey::UserSuspensionStatusUpdate,
+        LogKey::UserDelete,
+    ]
+    .into_iter()
+    .map(LogKey::as_str)
+    .collect()
+}
+
+pub struct Deliveries {
+    hooks: DynamoHooks,
+    logs: DynamoLogs,
+    users: UserService<DynamoUsers>,
+    sender: Sender,
+}
+
+impl Deliveries {
+    pub fn new(config: &shared::Config, client: aws_sdk_dynamodb::Client) -> Result<Self, String> {
+        let endpoints =
+            if config.hooks_allow_local_urls { Endpoints::AnyForDevelopment } else { Endpoints::PublicHttps };
+        Ok(Self {
+            hooks: DynamoHooks::new(client.clone(), &config.tables.hooks),
+            logs: DynamoLogs::new(client.clone(), &config.tables.logs, config.log_retention_days),
+            users: shared::user_service::from_config(config, client),
+            sender: Sender::new(endpoints, Duration::from_millis(config.hooks_timeout_ms))?,
+        })
+    }
+
+    /// Delivers a batch; names the first record to retry, if any.
+    pub async fn handle(&self, event: StreamEvent) -> Result<BatchResponse, Error> {
+        let changes: Vec<(String, LogEntry)> = event
+            .records
+            .into_iter()
+            .filter(|record| record.event_name == "INSERT")
+            .filter_map(|record| {
+                let entry: LogEntry = serde_dynamo::from_item(record.dynamodb.new_image?).ok()?;
+                (entry.success && trigger(&entry.key).is_some() && entry.user_id.is_some())
+                    .then_some((record.dynamodb.sequence_number, entry))
+            })
+            .collect();
+        if changes.is_empty() {
+            return Ok(BatchResponse::default());
+        }
+        let hooks: Vec<Hook> = self.hooks.list().await?.into_iter().filter(|hook| hook.enabled).collect();
+        // One lane per user, in stream order; lanes side by side.
+        let mut lanes: BTreeMap<&str, Vec<&(String, LogEntry)>> = BTreeMap::new();
+        for change in &changes {
+            lanes.entry(change.1.user_id.as_deref().unwrap_or_default()).or_default().push(change);
+        }
+        let lanes = lanes.into_values().map(|lane| self.deliver_lane(lane, &hooks));
+        let failed: Vec<Option<&String>> = futures_util::future::join_all(lanes).await;
+        // Stream order is sequence order: the earliest failure is where the retry starts.
+        let first = changes.iter().map(|(sequence, _)| sequence).find(|s| failed.contains(&Some(*s)));
+        Ok(BatchResponse {
+            batch_item_failures: first
+                .map(|sequence| ItemFailure { item_identifier: sequence.clone() })
+                .into_iter()
+                .collect(),
+        })
+    }
+
+    /// One user's changes in order; stops at the first not delivered everywhere and names it.
+    async fn deliver_lane<'a>(
+        &self,
+        lane: Vec<&'a (String, LogEntry)>,
+        hooks: &[Hook],
+    ) -> Option<&'a String> {
+        for (sequence, entry) in lane {
+            if !self.deliver(entry, hooks).await {
+                return Some(sequence);
+            }
+        }
+        None
+    }
+
+    /// Sends one change to every hook that wants it (side by side); true when all took it.
+    async fn deliver(&self, entry: &LogEntry, hooks: &[Hook]) -> bool {
+        let Some((event, method, suffix, matched_route, status)) = trigger(&entry.key) else { return true };
+        let wanting: Vec<&Hook> = hooks.iter().filter(|hook| hook.wants(event)).collect();
+        if wanting.is_empty() {
+            return true;
+        }
+        let user_id = entry.user_id.clone().unwrap_or_default();
+        let data = match self.data(&user_id, event, suffix).await {
+            Ok(data) => data,
+            Err(err) => {
+                tracing::warn!(error = %err, "reading the user for a delivery failed");
+                return false;
+            }
+        };
+        let created = event == HookEvent::UserCreated;
+        let context = ChangeContext {
+            path: if created { "/users".to_string() } else { format!("/users/{user_id}{suffix}") },
+            method,
+            status,
+            params: if created { json!({}) } else { json!({ "userId": user_id }) },
+            matched_route,
+            ip: entry.ip.clone(),
+            user_agent: entry.user_agent.clone(),
+        };
+        let sends = wanting.into_iter().map(|hook| {
+            let body = event_body(&hook.id, event, entry.created_at, &context, data.clone());
+            self.deliver_once(hook, event, entry, body)
+        });
+        futures_util::future::join_all(sends).await.into_iter().all(|delivered| delivered)
+    }
+
+    /// The user as the API returns it now (the change's route's answer: the custom data or the
+    /// profile for those routes); for a user deleted since, only the id: no copy of a deleted
+    /// user's fields is kept anywhere.
+    async fn data(&self, user_id: &str, event: HookEvent, suffix: &str) -> Result<Value, Error> {
+        if event == HookEvent::UserDeleted {
+            return Ok(json!({ "id": user_id }));
+        }
+        match self.users.get(user_id).await {
+            Ok(user) => Ok(match suffix {
+                "/custom-data" => Value::Object(user.custom_data.clone()),
+                "/profile" => Value::Object(user.profile.clone()),
+                _ => user.to_json(false),
+            }),
+            Err(Error::NotFound) => Ok(json!({ "id": user_id })),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// One hook, one change: skipped if an earlier try got it there, else sent and recorded.
+    async fn deliver_once(&self, hook: &Hook, event: HookEvent, change: &LogEntry, body: Value) -> bool {
+        let success_id = derived_id(&format!("{}:{}", change.id, hook.id), 21);
+        match self.logs.get(&success_id).await {
+            Ok(Some(_)) => return true,
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "checking an earlier delivery failed");
+                return false;
+            }
+        }
+        let attempt = self.sender.send(hook, &body).await;
+        let entry = attempt_entry(hook, event, change, &attempt, &success_id);
+        let recorded = match attempt.succeeded() {
+            true => self.logs.insert(&entry).await,
+            false => self.logs.put(&entry).await,
+        };
+        if let Err(err) = recorded {
+            tracing::warn!(error = %err, hook = %hook.id, "recording a delivery attempt failed");
+        }
+        attempt.succeeded()
+    }
+}
+
+/// The `TriggerHook.<event>` entry of one attempt: a success under the id that marks the
+/// delivery done, a failure under a fresh id (each failed attempt is kept).
+fn attempt_entry(
+    hook: &Hook,
+    event: HookEvent,
+    change: &LogEntry,
+    attempt: &Attempt,
+    success_id: &str,
+) -> LogEntry {
+    let key = event.trigger_log_key();
+    let mut entry = LogEntry::keyed(key, attempt.succeeded(), change.user_id.as_deref(), &Origin::default());
+    if attempt.succeeded() {
+        entry.id = success_id.to_string();
+    } else {
+        let reason = match (attempt.status, &attempt.error) {
+            (Some(status), _) => format!("the endpoint answered {status}"),
+            (None, Some(error)) => error.clone(),
+            (None, None) => "no answer".to_string(),
+        };
+        entry = entry.with_error(&reason);
+    }
+    entry.delivery = Some(Delivery {
+        hook_id: hook.id.clone(),
+        delivery_id: change.id.clone(),
+        status_code: attempt.status,
+        duration_ms: attempt.duration.as_millis() as u64,
+    });
+    entry
+}
