@@ -8,7 +8,9 @@
 //! it) a bounded number of times before sending the batch's description to the dead-letter
 //! queue. A hook that already took a record is not sent it again on those retries: its success
 //! entry has an id derived from the delivery and the hook, written once and looked up first.
-//! Records of one user are delivered in stream order; different users' side by side.
+//! Each hook gets one user's changes in stream order; every (hook, user) pair is a lane of its
+//! own, and lanes run side by side, so a failing endpoint holds back nothing but its own later
+//! deliveries of that user.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -108,6 +110,14 @@ pub fn trigger_keys() -> Vec<&'static str> {
     .collect()
 }
 
+/// A user change from the stream, with the route it came through (see [`trigger`]).
+struct Change {
+    sequence: String,
+    user_id: String,
+    route: (HookEvent, &'static str, &'static str, &'static str, u16),
+    entry: LogEntry,
+}
+
 pub struct Deliveries {
     hooks: DynamoHooks,
     logs: DynamoLogs,
@@ -129,60 +139,67 @@ impl Deliveries {
 
     /// Delivers a batch; names the first record to retry, if any.
     pub async fn handle(&self, event: StreamEvent) -> Result<BatchResponse, Error> {
-        let changes: Vec<(String, LogEntry)> = event
+        let changes: Vec<Change> = event
             .records
             .into_iter()
             .filter(|record| record.event_name == "INSERT")
             .filter_map(|record| {
                 let entry: LogEntry = serde_dynamo::from_item(record.dynamodb.new_image?).ok()?;
-                (entry.success && trigger(&entry.key).is_some() && entry.user_id.is_some())
-                    .then_some((record.dynamodb.sequence_number, entry))
+                let route = trigger(&entry.key).filter(|_| entry.success)?;
+                let user_id = entry.user_id.clone()?;
+                Some(Change { sequence: record.dynamodb.sequence_number, user_id, route, entry })
             })
             .collect();
         if changes.is_empty() {
             return Ok(BatchResponse::default());
         }
         let hooks: Vec<Hook> = self.hooks.list().await?.into_iter().filter(|hook| hook.enabled).collect();
-        // One lane per user, in stream order; lanes side by side.
-        let mut lanes: BTreeMap<&str, Vec<&(String, LogEntry)>> = BTreeMap::new();
+        // One lane per hook and user, in stream order; lanes side by side, so a failing or slow
+        // endpoint holds back only its own hook's later events of that user.
+        let mut lanes: BTreeMap<(&str, &str), Vec<&Change>> = BTreeMap::new();
         for change in &changes {
-            lanes.entry(change.1.user_id.as_deref().unwrap_or_default()).or_default().push(change);
+            for hook in hooks.iter().filter(|hook| hook.wants(change.route.0)) {
+                lanes.entry((hook.id.as_str(), change.user_id.as_str())).or_default().push(change);
+            }
         }
-        let lanes = lanes.into_values().map(|lane| self.deliver_lane(lane, &hooks));
-        let failed: Vec<Option<&String>> = futures_util::future::join_all(lanes).await;
-        // Stream order is sequence order: the earliest failure is where the retry starts.
-        let first = changes.iter().map(|(sequence, _)| sequence).find(|s| failed.contains(&Some(*s)));
+        let hooks_by_id: BTreeMap<&str, &Hook> = hooks.iter().map(|hook| (hook.id.as_str(), hook)).collect();
+        let lanes = lanes.into_iter().map(|((hook, _), lane)| self.deliver_lane(hooks_by_id[hook], lane));
+        let stopped: Vec<Option<&str>> = futures_util::future::join_all(lanes).await;
+        // Stream order is sequence order: the earliest stop is where Lambda's retry starts.
+        let first = changes.iter().map(|c| c.sequence.as_str()).find(|s| stopped.contains(&Some(*s)));
         Ok(BatchResponse {
             batch_item_failures: first
-                .map(|sequence| ItemFailure { item_identifier: sequence.clone() })
+                .map(|sequence| ItemFailure { item_identifier: sequence.to_string() })
                 .into_iter()
                 .collect(),
         })
     }
 
-    /// One user's changes in order; stops at the first not delivered everywhere and names it.
-    async fn deliver_lane<'a>(
-        &self,
-        lane: Vec<&'a (String, LogEntry)>,
-        hooks: &[Hook],
-    ) -> Option<&'a String> {
-        for (sequence, entry) in lane {
-            if !self.deliver(entry, hooks).await {
-                return Some(sequence);
+    /// One hook's deliveries of one user's changes, in order; stops at the first that fails
+    /// and names its record.
+    async fn deliver_lane<'a>(&self, hook: &Hook, lane: Vec<&'a Change>) -> Option<&'a str> {
+        for change in lane {
+            if !self.deliver(hook, change).await {
+                return Some(&change.sequence);
             }
         }
         None
     }
 
-    /// Sends one change to every hook that wants it (side by side); true when all took it.
-    async fn deliver(&self, entry: &LogEntry, hooks: &[Hook]) -> bool {
-        let Some((event, method, suffix, matched_route, status)) = trigger(&entry.key) else { return true };
-        let wanting: Vec<&Hook> = hooks.iter().filter(|hook| hook.wants(event)).collect();
-        if wanting.is_empty() {
-            return true;
+    /// One change to one hook: skipped if an earlier try got it there, else sent and recorded.
+    async fn deliver(&self, hook: &Hook, change: &Change) -> bool {
+        let (event, method, suffix, matched_route, status) = change.route;
+        let user_id = &change.user_id;
+        let done_id = derived_id(&format!("{}:{}", change.entry.id, hook.id), 21);
+        match self.logs.get(&done_id).await {
+            Ok(Some(_)) => return true,
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "checking an earlier delivery failed");
+                return false;
+            }
         }
-        let user_id = entry.user_id.clone().unwrap_or_default();
-        let data = match self.data(&user_id, event, suffix).await {
+        let data = match self.data(user_id, event, suffix).await {
             Ok(data) => data,
             Err(err) => {
                 tracing::warn!(error = %err, "reading the user for a delivery failed");
@@ -196,14 +213,20 @@ impl Deliveries {
             status,
             params: if created { json!({}) } else { json!({ "userId": user_id }) },
             matched_route,
-            ip: entry.ip.clone(),
-            user_agent: entry.user_agent.clone(),
+            ip: change.entry.ip.clone(),
+            user_agent: change.entry.user_agent.clone(),
         };
-        let sends = wanting.into_iter().map(|hook| {
-            let body = event_body(&hook.id, event, entry.created_at, &context, data.clone());
-            self.deliver_once(hook, event, entry, body)
-        });
-        futures_util::future::join_all(sends).await.into_iter().all(|delivered| delivered)
+        let body = event_body(&hook.id, event, change.entry.created_at, &context, data);
+        let attempt = self.sender.send(hook, &body).await;
+        let entry = attempt_entry(hook, event, &change.entry, &attempt, &done_id);
+        let recorded = match attempt.succeeded() {
+            true => self.logs.insert(&entry).await,
+            false => self.logs.put(&entry).await,
+        };
+        if let Err(err) = recorded {
+            tracing::warn!(error = %err, hook = %hook.id, "recording a delivery attempt failed");
+        }
+        attempt.succeeded()
     }
 
     /// The user as the API returns it now (the change's route's answer: the custom data or the
@@ -222,29 +245,6 @@ impl Deliveries {
             Err(Error::NotFound) => Ok(json!({ "id": user_id })),
             Err(err) => Err(err),
         }
-    }
-
-    /// One hook, one change: skipped if an earlier try got it there, else sent and recorded.
-    async fn deliver_once(&self, hook: &Hook, event: HookEvent, change: &LogEntry, body: Value) -> bool {
-        let success_id = derived_id(&format!("{}:{}", change.id, hook.id), 21);
-        match self.logs.get(&success_id).await {
-            Ok(Some(_)) => return true,
-            Ok(None) => {}
-            Err(err) => {
-                tracing::warn!(error = %err, "checking an earlier delivery failed");
-                return false;
-            }
-        }
-        let attempt = self.sender.send(hook, &body).await;
-        let entry = attempt_entry(hook, event, change, &attempt, &success_id);
-        let recorded = match attempt.succeeded() {
-            true => self.logs.insert(&entry).await,
-            false => self.logs.put(&entry).await,
-        };
-        if let Err(err) = recorded {
-            tracing::warn!(error = %err, hook = %hook.id, "recording a delivery attempt failed");
-        }
-        attempt.succeeded()
     }
 }
 

@@ -1,0 +1,187 @@
+"""The local stack's event-source mapping: reads the logs table's stream on moto and hands
+batches to the webhook deliveries function, as Lambda does on AWS (docs/webhooks.md).
+
+On AWS, Lambda polls the stream, filters records with the template's FilterCriteria, invokes
+the function with batches, retries from the record a partial batch answer names (or the whole
+batch when the function fails), and after the last retry sends the batch's description to the
+on-failure SQS queue. This does the same against moto, with the settings read from
+template.yaml (the one place they are written):
+  - records: INSERTs matching the mapping's filter pattern (equality and lists of values, the
+    only pattern forms the template uses), from where the last run stopped (a checkpoint file)
+    or, the first time, from the stream's end (StartingPosition LATEST);
+  - batches of BatchSize, invoked through the watcher's Lambda invoke API;
+  - retries: MaximumRetryAttempts, from the first record named (or the whole batch after an
+    error), 1, 2, 4 ... seconds apart (on AWS, retries follow at once); BisectBatchOnFunctionError
+    is not emulated;
+  - then the batch's description goes to an SQS queue on moto (users-api-hook-deliveries-dlq)
+    and the poller moves past it.
+
+usage: python scripts/stream_poller.py MOTO_URL LOGS_TABLE WATCHER_URL TEMPLATE CHECKPOINT
+"""
+
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import boto3
+import yaml
+
+FUNCTION = "hook-deliveries"
+DEAD_LETTER_QUEUE = "users-api-hook-deliveries-dlq"
+POLL_SECONDS = 0.5
+
+
+class Template(yaml.SafeLoader):
+    """Reads CloudFormation's short tags (!Ref, !GetAtt, ...) as plain values."""
+
+
+Template.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def mapping_settings(template_path):
+    with open(template_path) as f:
+        template = yaml.load(f, Loader=Template)
+    for resource in template["Resources"].values():
+        binary = (resource.get("Metadata") or {}).get("BuildProperties", {}).get("Binary")
+        if binary != FUNCTION:
+            continue
+        for event in resource["Properties"]["Events"].values():
+            if event["Type"] == "DynamoDB":
+                properties = event["Properties"]
+                patterns = [json.loads(f["Pattern"]) for f in properties["FilterCriteria"]["Filters"]]
+                return patterns, properties["BatchSize"], properties["MaximumRetryAttempts"]
+    raise SystemExit(f"template.yaml has no DynamoDB stream event for {FUNCTION}")
+
+
+def matches(pattern, value):
+    """EventBridge-style matching: a dict descends, a list names the values allowed."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(matches(p, value.get(k)) for k, p in pattern.items())
+    if isinstance(pattern, list):
+        return value in pattern
+    return pattern == value
+
+
+def as_event_record(record):
+    """A boto3 stream record as Lambda hands it over (JSON: times as epoch seconds)."""
+    record = dict(record)
+    data = dict(record["dynamodb"])
+    created = data.get("ApproximateCreationDateTime")
+    if created is not None and not isinstance(created, (int, float)):
+        data["ApproximateCreationDateTime"] = created.timestamp()
+    record["dynamodb"] = data
+    return record
+
+
+class Poller:
+    def __init__(self, moto_url, table, watcher_url, template_path, checkpoint_path):
+        session = dict(endpoint_url=moto_url, region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test")
+        self.dynamodb = boto3.client("dynamodb", **session)
+        self.streams = boto3.client("dynamodbstreams", **session)
+        self.sqs = boto3.client("sqs", **session)
+        self.table = table
+        self.watcher_url = watcher_url
+        self.patterns, self.batch_size, self.retries = mapping_settings(template_path)
+        self.checkpoint_path = checkpoint_path
+        self.iterators = {}
+
+    def checkpoint(self):
+        try:
+            with open(self.checkpoint_path) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {}
+
+    def save(self, shard, sequence):
+        state = self.checkpoint()
+        state[shard] = sequence
+        with open(self.checkpoint_path, "w") as f:
+            json.dump(state, f)
+
+    def iterator(self, arn, shard):
+        if shard not in self.iterators:
+            after = self.checkpoint().get(shard)
+            latest = {"ShardIteratorType": "LATEST"}
+            try:
+                kind = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after} if after else latest
+                found = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard, **kind)
+            except self.streams.exceptions.ClientError:
+                # A checkpoint this stream no longer holds (the tables were reset): start at its end.
+                found = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard, **latest)
+            self.iterators[shard] = found["ShardIterator"]
+        return self.iterators[shard]
+
+    def poll_once(self):
+        arn = self.dynamodb.describe_table(TableName=self.table)["Table"].get("LatestStreamArn")
+        if not arn:
+            return
+        for shard in self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            shard_id = shard["ShardId"]
+            out = self.streams.get_records(ShardIterator=self.iterator(arn, shard_id), Limit=100)
+            self.iterators[shard_id] = out.get("NextShardIterator") or self.iterators[shard_id]
+            records = out["Records"]
+            wanted = [as_event_record(r) for r in records
+                      if any(matches(p, r) for p in self.patterns)]
+            for start in range(0, len(wanted), self.batch_size):
+                self.deliver(wanted[start:start + self.batch_size])
+            if records:
+                self.save(shard_id, records[-1]["dynamodb"]["SequenceNumber"])
+
+    def invoke(self, batch):
+        """The batch items to retry: [] when all went, None when the function failed."""
+        url = f"{self.watcher_url}/2015-03-31/functions/{FUNCTION}/invocations"
+        request = urllib.request.Request(url, data=json.dumps({"Records": batch}, default=str).encode(),
+                                         method="POST", headers={"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as reply:
+                answer = json.loads(reply.read())
+        except (urllib.error.URLError, TimeoutError, ValueError) as err:
+            print(f"stream poller: {FUNCTION} failed: {err}", file=sys.stderr)
+            return None
+        if not isinstance(answer, dict) or "errorMessage" in answer:
+            print(f"stream poller: {FUNCTION} failed: {answer}", file=sys.stderr)
+            return None
+        return [f["itemIdentifier"] for f in answer.get("batchItemFailures") or []]
+
+    def deliver(self, batch):
+        for attempt in range(self.retries + 1):
+            failed = self.invoke(batch)
+            if failed == []:
+                return
+            if failed:
+                first = next((i for i, r in enumerate(batch)
+                              if r["dynamodb"]["SequenceNumber"] in failed), 0)
+                batch = batch[first:]
+            if attempt < self.retries:
+                time.sleep(2 ** attempt)
+        self.dead_letter(batch)
+
+    def dead_letter(self, batch):
+        queue = self.sqs.create_queue(QueueName=DEAD_LETTER_QUEUE)["QueueUrl"]
+        sequences = [r["dynamodb"]["SequenceNumber"] for r in batch]
+        body = {"requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": FUNCTION},
+                "DDBStreamBatchInfo": {"streamArn": self.table, "startSequenceNumber": sequences[0],
+                                       "endSequenceNumber": sequences[-1], "batchSize": len(batch)}}
+        self.sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(body))
+        print(f"stream poller: {len(batch)} records dead-lettered to {DEAD_LETTER_QUEUE}", file=sys.stderr)
+
+
+def main():
+    if len(sys.argv) != 6:
+        raise SystemExit(__doc__)
+    poller = Poller(*sys.argv[1:])
+    while True:
+        try:
+            poller.poll_once()
+        except Exception as err:  # the emulator restarting, a shard closing: start over
+            print(f"stream poller: {err}", file=sys.stderr)
+            poller.iterators.clear()
+            time.sleep(2)
+        time.sleep(POLL_SECONDS)
+
+
+if __name__ == "__main__":
+    main()
