@@ -8,7 +8,7 @@ before (the previous one deleted), with the password the verify event sends, and
 identity the identity events read. Before `create-user`, a user left with its username or
 email by an earlier run is deleted, so that every event answers the status events/README.md
 lists, however often it runs. The function is the one template.yaml routes the event's route
-to.
+to; a stream event (events/streams/) goes to the webhook deliveries.
 
 usage: python scripts/invoke_event.py STATE_DIR EVENT [cargo lambda invoke options...]
 """
@@ -97,8 +97,17 @@ class Stack:
         return user["id"]
 
 
+def event_path(name):
+    """events/NAME.json, or events/streams/NAME.json for a stream event."""
+    for folder in (EVENTS, os.path.join(EVENTS, "streams")):
+        path = os.path.join(folder, f"{name}.json")
+        if os.path.exists(path):
+            return path
+    return None
+
+
 def load(name):
-    with open(os.path.join(EVENTS, f"{name}.json"), encoding="utf-8") as file:
+    with open(event_path(name), encoding="utf-8") as file:
         return json.load(file)
 
 
@@ -112,9 +121,10 @@ def function_for(route_key):
 def main():
     state_dir, name, extra = sys.argv[1], sys.argv[2], sys.argv[3:]
     name = os.path.basename(name).removesuffix(".json")
-    if not os.path.exists(os.path.join(EVENTS, f"{name}.json")):
+    if event_path(name) is None:
+        names = os.listdir(EVENTS) + os.listdir(os.path.join(EVENTS, "streams"))
         sys.exit(f"No event events/{name}.json; the events are: "
-                 + ", ".join(sorted(f[:-5] for f in os.listdir(EVENTS) if f.endswith(".json"))))
+                 + ", ".join(sorted(f[:-5] for f in names if f.endswith(".json"))))
     event = load(name)
     stack = Stack(state_dir)
     text = json.dumps(event)
@@ -122,15 +132,19 @@ def main():
         body = json.loads(event["body"])
         stack.delete_users_holding("username", body["username"])
         stack.delete_users_holding("primaryEmail", body["primaryEmail"])
+    stream = "Records" in event
     if PLACEHOLDER_USER in text:
-        identity_event = "/identities/" in event["rawPath"] and event["requestContext"]["http"]["method"] != "PUT"
+        identity_event = not stream and "/identities/" in event["rawPath"] \
+            and event["requestContext"]["http"]["method"] != "PUT"
         text = text.replace(PLACEHOLDER_USER, stack.sample_user(with_identity=identity_event))
     text = text.replace("REPLACE_WITH_ACCESS_TOKEN", stack.token)
     text = text.replace("REPLACE_WITH_BASE64_CLIENT_ID_AND_SECRET", stack.basic)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
         file.write(text)
     try:
-        command = ["cargo", "lambda", "invoke", function_for(event["routeKey"]), "--data-file", file.name,
+        # A stream event goes to the webhook deliveries, as the logs table's stream does.
+        function = "hook-deliveries" if stream else function_for(event["routeKey"])
+        command = ["cargo", "lambda", "invoke", function, "--data-file", file.name,
                    "--invoke-address", "127.0.0.1", "--invoke-port", stack.watch_port, *extra]
         sys.exit(subprocess.call(command, cwd=REPO))
     finally:

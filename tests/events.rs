@@ -166,3 +166,28 @@ fn events_have_the_shape_sam_and_api_gateway_send() {
         }
     }
 }
+
+/// The stream events (`events/streams/`) are what Lambda hands the webhook deliveries: each
+/// reads as a stream batch and, with its user present, is delivered to a hook that wants it.
+#[tokio::test]
+async fn every_stream_event_is_delivered() {
+    let env = Env::with(|config| config.hooks_allow_local_urls = true).await;
+    let receiver = integration_tests::receiver::Receiver::start().await;
+    let hook = serde_json::json!({"events": ["User.Data.Updated"], "config": {"url": receiver.url}});
+    assert_eq!(env.post("/api/hooks", hook).await.status, 201);
+    let store = env.functions.users.service.store();
+    let user = User::new(EVENT_USER_ID.into(), shared::domain::now_ms());
+    let log = LogEntry::new(LogKey::UserCreate, true, Some(EVENT_USER_ID), &Origin::default());
+    store.commit(None, Some(&user), &log).await.unwrap();
+    let deliveries = hooks::delivery::Deliveries::new(&env.config, env.client.clone()).unwrap();
+    let mut count = 0;
+    for entry in std::fs::read_dir(events_dir().join("streams")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let event: hooks::delivery::StreamEvent = serde_json::from_str(&text).unwrap();
+        let answer = deliveries.handle(event).await.unwrap();
+        assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
+        count += 1;
+    }
+    assert_eq!(receiver.received().len(), count, "each delivered once");
+    assert_eq!(receiver.received()[0].json()["path"], format!("/users/{EVENT_USER_ID}"));
+}
