@@ -189,6 +189,14 @@ async fn a_failing_receiver_is_retried_without_holding_back_or_resending_to_the_
         recent.body.as_array().unwrap().iter().map(|e| e["payload"]["result"].as_str().unwrap()).collect();
     assert_eq!(results.iter().filter(|r| **r == "Error").count(), 2);
     assert_eq!(results.iter().filter(|r| **r == "Success").count(), 2);
+    let stats =
+        env.get(&format!("/api/hooks/{}?includeExecutionStats=true", broken["id"].as_str().unwrap())).await;
+    assert_eq!(stats.body["executionStats"], json!({"successCount": 2, "requestCount": 4}));
+    let listed = env.get("/api/hooks?includeExecutionStats=1").await;
+    assert!(
+        listed.body.as_array().unwrap().iter().all(|hook| hook["executionStats"]["requestCount"].is_u64())
+    );
+    assert!(env.get("/api/hooks").await.body[0].get("executionStats").is_none(), "only when asked");
     let failed = recent.body.as_array().unwrap().iter().find(|e| e["payload"]["result"] == "Error").unwrap();
     assert_eq!(failed["payload"]["response"]["statusCode"], 500);
     let only_errors = env

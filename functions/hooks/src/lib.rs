@@ -17,7 +17,7 @@ use shared::auth::Scope;
 use shared::domain::hook::{Endpoints, Hook, HookEvent, HookPatch};
 use shared::domain::id::is_user_id;
 use shared::domain::input::Body;
-use shared::domain::{Page, now_ms};
+use shared::domain::{Page, is_truthy, now_ms};
 use shared::store::hooks::DynamoHooks;
 use shared::store::logs::{DynamoLogs, LogFilter};
 use shared::webhooks::{Sender, test_body};
@@ -99,7 +99,10 @@ impl App {
                 self.hooks.insert(&hook).await?;
                 Ok(json(201, &hook.to_json()))
             }
-            Endpoint::Get => Ok(json(200, &self.get(id).await?.to_json())),
+            Endpoint::Get => {
+                let hook = self.get(id).await?;
+                Ok(json(200, &self.shown(&hook, &Query::from_request(request)).await?))
+            }
             Endpoint::Update => {
                 let patch = HookPatch::parse(&Body::parse(body_bytes(request)?)?, self.endpoints)?;
                 self.update(id, |hook| {
@@ -130,15 +133,44 @@ impl App {
     /// Every hook; paged (with `Total-Number` and `Link`) only when the query asks for a page.
     async fn list(&self, request: &Request) -> Result<Response> {
         let query = Query::from_request(request);
+        let page = match query.first("page").is_some() || query.first("page_size").is_some() {
+            true => Some(Page::parse(&query.all("page"), &query.all("page_size"))?),
+            false => None,
+        };
         let hooks = self.hooks.list().await?;
-        if query.first("page").is_none() && query.first("page_size").is_none() {
-            return Ok(json(200, &Value::Array(hooks.iter().map(Hook::to_json).collect())));
-        }
-        let page = Page::parse(&query.all("page"), &query.all("page_size"))?;
+        let shown: Vec<&Hook> = match page {
+            Some(page) => hooks.iter().skip(page.offset() as usize).take(page.size as usize).collect(),
+            None => hooks.iter().collect(),
+        };
         let items =
-            hooks.iter().skip(page.offset() as usize).take(page.size as usize).map(Hook::to_json).collect();
-        let total = Total { count: hooks.len() as u64, capped: false };
-        Ok(paged(&self.origin, request, &query, items, total, page))
+            futures_util::future::try_join_all(shown.into_iter().map(|hook| self.shown(hook, &query)))
+                .await?;
+        match page {
+            None => Ok(json(200, &Value::Array(items))),
+            Some(page) => {
+                let total = Total { count: hooks.len() as u64, capped: false };
+                Ok(paged(&self.origin, request, &query, items, total, page))
+            }
+        }
+    }
+
+    /// A hook's JSON; with `includeExecutionStats`, Logto's counts of its last 24 hours of
+    /// deliveries (`executionStats: {successCount, requestCount}`).
+    async fn shown(&self, hook: &Hook, query: &Query) -> Result<Value> {
+        let mut shown = hook.to_json();
+        if is_truthy(query.first("includeExecutionStats")) {
+            let filter = |success| LogFilter {
+                hook_id: Some(hook.id.clone()),
+                success,
+                start: Some(now_ms() - RECENT_MS),
+                ..LogFilter::default()
+            };
+            let (successes, attempts) = (filter(Some(true)), filter(None));
+            let (succeeded, all) =
+                tokio::join!(self.logs.count(&successes, None), self.logs.count(&attempts, None));
+            shown["executionStats"] = serde_json::json!({ "successCount": succeeded?, "requestCount": all? });
+        }
+        Ok(shown)
     }
 
     /// A hook, or 404 (ids that cannot exist are not looked up).

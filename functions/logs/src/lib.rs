@@ -129,6 +129,7 @@ fn parse_filter(query: &Query) -> Result<LogFilter> {
         user_id: text("userId"),
         application_id: text("applicationId"),
         key: text("logKey"),
+        success: None,
         start,
         end,
     })

@@ -23,6 +23,8 @@ pub struct LogFilter {
     pub user_id: Option<String>,
     pub application_id: Option<String>,
     pub key: Option<String>,
+    /// Only successes (`true`) or only failures (`false`).
+    pub success: Option<bool>,
     pub start: Option<i64>,
     pub end: Option<i64>,
 }
@@ -124,6 +126,11 @@ impl Plan {
                 values.insert(format!(":f{i}"), AttributeValue::S(value.clone()));
                 filters.push(format!("#f{i} = :f{i}"));
             }
+        }
+        if let Some(success) = filter.success {
+            names.insert("#ok".into(), "success".into());
+            values.insert(":ok".into(), AttributeValue::Bool(success));
+            filters.push("#ok = :ok".to_string());
         }
         let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
         Self { index, partition, partitions, key_condition, filter, names, values }
