@@ -78,6 +78,11 @@ async fn one_users_life_arrives_in_order_signed_and_shaped_as_logtos() {
         let body = delivery.json();
         assert_eq!(body["hookId"], all["id"]);
         assert_eq!(
+            delivery.headers["webhook-id"],
+            body["deliveryId"].as_str().unwrap(),
+            "the change's id, signed too"
+        );
+        assert_eq!(
             (body["method"].as_str().unwrap(), body["path"].as_str().unwrap()),
             (method, path.as_str())
         );

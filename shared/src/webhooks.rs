@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::domain::hook::{
-    Endpoints, Hook, HookEvent, SIGNATURE_HEADER, USER_AGENT, check_endpoint, is_public,
+    DELIVERY_ID_HEADER, Endpoints, Hook, HookEvent, SIGNATURE_HEADER, USER_AGENT, check_endpoint, is_public,
 };
 
 /// How one attempt went: the endpoint's status if it answered, or why it did not.
@@ -43,9 +43,12 @@ pub struct ChangeContext {
     pub user_agent: Option<String>,
 }
 
-/// Logto's body for a user data-mutation event; `created_at` is epoch milliseconds.
+/// Logto's body for a user data-mutation event; `created_at` is epoch milliseconds. Beyond
+/// Logto's fields, `deliveryId` names the change (the same on every retry: receivers can drop
+/// repeats); it is also the `webhook-id` header.
 pub fn event_body(
     hook_id: &str,
+    delivery_id: &str,
     event: HookEvent,
     created_at: i64,
     context: &ChangeContext,
@@ -53,6 +56,7 @@ pub fn event_body(
 ) -> Value {
     json!({
         "hookId": hook_id,
+        "deliveryId": delivery_id,
         "event": event.as_str(),
         "createdAt": iso_time(created_at),
         "userAgent": context.user_agent,
@@ -92,7 +96,8 @@ pub fn test_body(hook_id: &str, event: HookEvent) -> Value {
         "lastSignInAt": null, "createdAt": 0, "updatedAt": 0, "applicationId": null,
         "isSuspended": event == HookEvent::UserSuspensionStatusUpdated, "hasPassword": false,
     });
-    event_body(hook_id, event, crate::domain::now_ms(), &context, data)
+    let delivery_id = format!("test-{}", crate::domain::id::random_id(16));
+    event_body(hook_id, &delivery_id, event, crate::domain::now_ms(), &context, data)
 }
 
 /// RFC 3339 in UTC with milliseconds, as JavaScript's `toISOString()` writes it.
@@ -131,12 +136,13 @@ impl Sender {
         Ok(Self { client, endpoints, timeout })
     }
 
-    /// POSTs `body` to the hook's endpoint with Logto's headers, the hook's own, and the
-    /// signature of the exact bytes sent.
+    /// POSTs `body` to the hook's endpoint with Logto's headers, the hook's own, the body's
+    /// `deliveryId` as `webhook-id`, and the signature of the exact bytes sent.
     pub async fn send(&self, hook: &Hook, body: &Value) -> Attempt {
         let started = Instant::now();
         let bytes = Bytes::from(body.to_string());
-        let result = match self.request(hook, bytes) {
+        let delivery_id = body["deliveryId"].as_str().unwrap_or_default();
+        let result = match self.request(hook, delivery_id, bytes) {
             Ok(request) => match tokio::time::timeout(self.timeout, self.exchange(request)).await {
                 Ok(result) => result,
                 Err(_) => Err(format!("no answer within {} ms", self.timeout.as_millis())),
@@ -150,7 +156,12 @@ impl Sender {
         }
     }
 
-    fn request(&self, hook: &Hook, bytes: Bytes) -> Result<hyper::Request<Full<Bytes>>, String> {
+    fn request(
+        &self,
+        hook: &Hook,
+        delivery_id: &str,
+        bytes: Bytes,
+    ) -> Result<hyper::Request<Full<Bytes>>, String> {
         // Checked again: the rules may be stricter here than where the hook was saved.
         let url = check_endpoint(&hook.url, self.endpoints).map_err(|e| e.to_string())?;
         let mut request = hyper::Request::post(url.as_str())
@@ -161,8 +172,10 @@ impl Sender {
         }
         let signature = crate::domain::hook::signature(&hook.signing_key, &bytes);
         let mut request = request.body(Full::new(bytes)).map_err(|e| e.to_string())?;
-        // Last, so that no custom header can stand in for it.
-        request.headers_mut().insert(SIGNATURE_HEADER, signature.parse().map_err(|_| "signature")?);
+        // Last, so that no custom header can stand in for them.
+        let headers = request.headers_mut();
+        headers.insert(SIGNATURE_HEADER, signature.parse().map_err(|_| "signature")?);
+        headers.insert(DELIVERY_ID_HEADER, delivery_id.parse().map_err(|_| "delivery id")?);
         Ok(request)
     }
 

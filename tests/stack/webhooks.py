@@ -91,6 +91,7 @@ def main():
             assert headers["content-type"] == "application/json"
             document = json.loads(body)
             assert document["hookId"] == hooks["all"]["id"]
+            assert headers["webhook-id"] == document["deliveryId"], "the change's id"
             assert document["data"]["id"] == user_id
             assert "passwordDigest" not in document["data"]
             for field in ("createdAt", "path", "method", "status", "params", "matchedRoute", "userAgent", "ip"):

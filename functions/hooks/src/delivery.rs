@@ -216,7 +216,7 @@ impl Deliveries {
             ip: change.entry.ip.clone(),
             user_agent: change.entry.user_agent.clone(),
         };
-        let body = event_body(&hook.id, event, change.entry.created_at, &context, data);
+        let body = event_body(&hook.id, &change.entry.id, event, change.entry.created_at, &context, data);
         let attempt = self.sender.send(hook, &body).await;
         let entry = attempt_entry(hook, event, &change.entry, &attempt, &done_id);
         let recorded = match attempt.succeeded() {

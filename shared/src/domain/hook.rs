@@ -62,8 +62,11 @@ const RESERVED_HEADERS: &[&str] = &[
     "keep-alive",
     "proxy-connection",
     SIGNATURE_HEADER,
+    DELIVERY_ID_HEADER,
 ];
 pub const SIGNATURE_HEADER: &str = "logto-signature-sha-256";
+/// The change a delivery reports, the same on every retry (the Standard Webhooks header name).
+pub const DELIVERY_ID_HEADER: &str = "webhook-id";
 pub const USER_AGENT: &str = "Logto (https://logto.io/)";
 const MAX_NAME: usize = 256;
 const MAX_URL: usize = 2048;
