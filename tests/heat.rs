@@ -364,5 +364,6 @@ async fn round(recorder: &Arc<Recorder>) -> usize {
 }
 
 fn schema_def(logical_id: &str) -> &'static TableDef {
-    [&schema::USERS, &schema::LOGS, &schema::APPS].into_iter().find(|d| d.logical_id == logical_id).unwrap()
+    let names = shared::config::TableNames::with_prefix("any");
+    schema::tables(&names).into_iter().map(|(def, _)| def).find(|d| d.logical_id == logical_id).unwrap()
 }

@@ -70,12 +70,16 @@ fn check_table(template: &Value, def: &TableDef) {
         Some(attribute) => assert_eq!(props["TimeToLiveSpecification"]["AttributeName"], attribute),
         None => assert!(props.get("TimeToLiveSpecification").is_none()),
     }
+    match def.stream {
+        true => assert_eq!(props["StreamSpecification"]["StreamViewType"], "NEW_IMAGE", "{}", def.logical_id),
+        false => assert!(props.get("StreamSpecification").is_none(), "{}", def.logical_id),
+    }
 }
 
 #[test]
 fn template_tables_match_the_code() {
     let template = template();
-    for def in [&schema::USERS, &schema::LOGS, &schema::APPS] {
+    for (def, _) in schema::tables(&shared::config::TableNames::with_prefix("any")) {
         check_table(&template, def);
     }
 }

@@ -174,18 +174,8 @@ impl RouteLoad {
 
 /// Where each route's calls landed and what they took.
 pub fn loads(config: &shared::Config, routes: &[Measured]) -> Vec<RouteLoad> {
-    let defs = schema::tables(&config.tables)
-        .into_iter()
-        .map(|(def, name)| {
-            (
-                name.to_string(),
-                [&schema::USERS, &schema::LOGS, &schema::APPS]
-                    .into_iter()
-                    .find(|d| d.logical_id == def.logical_id)
-                    .expect("a known table"),
-            )
-        })
-        .collect();
+    let defs =
+        schema::tables(&config.tables).into_iter().map(|(def, name)| (name.to_string(), def)).collect();
     let mut tables = Tables { defs, last_user: HashMap::new() };
     let mut loads = Vec::new();
     for measured in routes {

@@ -103,7 +103,7 @@ pub const HOOKS: TableDef =
     TableDef { logical_id: "HooksTable", hash_key: "id", indexes: &[], ttl_attribute: None, stream: false };
 
 /// Each table definition with the name it has in this deployment.
-pub fn tables(names: &TableNames) -> [(&TableDef, &str); 4] {
+pub fn tables(names: &TableNames) -> [(&'static TableDef, &str); 4] {
     [
         (&USERS, names.users.as_str()),
         (&LOGS, names.logs.as_str()),
