@@ -188,3 +188,44 @@ async fn on_a_stack_the_new_indexes_come_from_the_template_first() {
     assert!(steps.iter().any(|s| s.contains("index byKeyShard")), "{steps:#?}");
     assert!(indexes(&env).await.contains(&"byKeyShard".to_string()));
 }
+
+/// Tables made before webhooks: `setup` (ensure_tables) adds the logs table's stream and index
+/// and the hooks table, and then has nothing left to do.
+#[tokio::test]
+async fn setup_turns_on_the_logs_stream_of_an_earlier_release() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let env = Env::new().await;
+    let logs = &env.config.tables.logs;
+    // A logs table as a release without webhooks left it (its other indexes are added back too).
+    env.client.delete_table().table_name(logs).send().await.unwrap();
+    env.client.delete_table().table_name(&env.config.tables.hooks).send().await.unwrap();
+    let id =
+        AttributeDefinition::builder().attribute_name("id").attribute_type(ScalarAttributeType::S).build();
+    let key = KeySchemaElement::builder().attribute_name("id").key_type(KeyType::Hash).build();
+    env.client
+        .create_table()
+        .table_name(logs)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(id.unwrap())
+        .key_schema(key.unwrap())
+        .send()
+        .await
+        .unwrap();
+    let streaming = async |env: &Env| {
+        let table = env.client.describe_table().table_name(logs).send().await.unwrap().table.unwrap();
+        table.stream_specification.is_some_and(|s| s.stream_enabled)
+    };
+    assert!(!streaming(&env).await);
+
+    let done = shared::store::schema::ensure_tables(&env.client, &env.config.tables).await.unwrap();
+    for expected in
+        [format!("{logs} index byHook"), format!("{logs} stream"), env.config.tables.hooks.clone()]
+    {
+        assert!(done.contains(&expected), "{expected} in {done:?}");
+    }
+    assert!(streaming(&env).await);
+    let again = shared::store::schema::ensure_tables(&env.client, &env.config.tables).await.unwrap();
+    assert!(again.is_empty(), "nothing left to do: {again:?}");
+}

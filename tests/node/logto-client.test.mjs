@@ -7,14 +7,20 @@ import { createManagementApi } from '@logto/api/management';
 
 const { STACK_BASE_URL: baseUrl, STACK_CLIENT_ID: clientId, STACK_CLIENT_SECRET: clientSecret } = process.env;
 
-test('the official client manages a user from creation to deletion', async () => {
-  assert.ok(baseUrl && clientId && clientSecret, 'run through scripts/with-stack');
+/** The client as an app of Logto's would build it, for the stack's seeded app. */
+function managementClient() {
   const { apiClient } = createManagementApi('default', {
     clientId,
     clientSecret,
     baseUrl,
     apiIndicator: 'https://default.logto.app/api',
   });
+  return apiClient;
+}
+
+test('the official client manages a user from creation to deletion', async () => {
+  assert.ok(baseUrl && clientId && clientSecret, 'run through scripts/with-stack');
+  const apiClient = managementClient();
   const username = `node_${Date.now()}`;
 
   const created = await apiClient.POST('/api/users', {
@@ -80,12 +86,7 @@ test('the official client manages a user from creation to deletion', async () =>
 
 test('the official client creates, lists, updates and deletes a hook', async () => {
   assert.ok(baseUrl && clientId && clientSecret, 'run through scripts/with-stack');
-  const { apiClient } = createManagementApi('default', {
-    clientId,
-    clientSecret,
-    baseUrl,
-    apiIndicator: 'https://default.logto.app/api',
-  });
+  const apiClient = managementClient();
 
   const created = await apiClient.POST('/api/hooks', {
     body: {

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::{
     types::{
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
         Projection as SdkProjection, ProjectionType, ScalarAttributeType, StreamSpecification,
-        StreamViewType, TimeToLiveSpecification,
+        StreamViewType, TableDescription, TimeToLiveSpecification,
     },
 };
 
@@ -153,17 +153,10 @@ pub async fn ensure_tables(client: &Client, names: &TableNames) -> Result<Vec<St
     Ok(created)
 }
 
-/// The names of the indexes a table has, or `None` when there is no such table.
-async fn existing_indexes(client: &Client, table: &str) -> Result<Option<Vec<String>>, StoreError> {
+/// What DynamoDB says of a table, or `None` when there is no such table.
+async fn describe(client: &Client, table: &str) -> Result<Option<TableDescription>, StoreError> {
     match client.describe_table().table_name(table).send().await {
-        Ok(out) => Ok(Some(
-            out.table
-                .and_then(|t| t.global_secondary_indexes)
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|i| i.index_name)
-                .collect(),
-        )),
+        Ok(out) => Ok(out.table),
         Err(err) => match StoreError::from_sdk(err, "describe_table") {
             StoreError::TableMissing(_) => Ok(None),
             other => Err(other),
@@ -171,15 +164,18 @@ async fn existing_indexes(client: &Client, table: &str) -> Result<Option<Vec<Str
     }
 }
 
+/// The names of the indexes a table has, or `None` when there is no such table.
+async fn existing_indexes(client: &Client, table: &str) -> Result<Option<Vec<String>>, StoreError> {
+    let found = describe(client, table).await?;
+    Ok(found.map(|t| {
+        t.global_secondary_indexes.unwrap_or_default().into_iter().filter_map(|i| i.index_name).collect()
+    }))
+}
+
 /// Whether a table has its stream on.
 async fn streams(client: &Client, table: &str) -> Result<bool, StoreError> {
-    let out = client
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .map_err(|e| StoreError::from_sdk(e, "describe_table"))?;
-    Ok(out.table.and_then(|t| t.stream_specification).is_some_and(|s| s.stream_enabled))
+    let found = describe(client, table).await?;
+    Ok(found.and_then(|t| t.stream_specification).is_some_and(|s| s.stream_enabled))
 }
 
 fn new_image_stream() -> StreamSpecification {
@@ -268,14 +264,8 @@ async fn add_index(client: &Client, table: &str, index: &IndexDef) -> Result<(),
         .map_err(|e| StoreError::from_sdk(e, "update_table"))?;
     // DynamoDB backfills a new index before it is active, and takes one creation at a time.
     loop {
-        let out = client
-            .describe_table()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk(e, "describe_table"))?;
-        let status = out
-            .table
+        let status = describe(client, table)
+            .await?
             .and_then(|t| t.global_secondary_indexes)
             .unwrap_or_default()
             .into_iter()
