@@ -182,8 +182,9 @@ impl Sender {
     async fn exchange(&self, request: hyper::Request<Full<Bytes>>) -> Result<u16, String> {
         let response = self.client.request(request).await.map_err(|e| describe(&e))?;
         let status = response.status().as_u16();
-        // The body is not kept; it is read (bounded by the timeout) so the connection can be reused.
-        let _ = response.into_body().collect().await;
+        // The body is not kept; up to 64 KiB of it is read so the connection can be reused,
+        // never more, whatever the endpoint sends.
+        let _ = http_body_util::Limited::new(response.into_body(), 64 * 1024).collect().await;
         Ok(status)
     }
 }

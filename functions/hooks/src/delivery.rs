@@ -191,7 +191,7 @@ impl Deliveries {
         let (event, method, suffix, matched_route, status) = change.route;
         let user_id = &change.user_id;
         let done_id = derived_id(&format!("{}:{}", change.entry.id, hook.id), 21);
-        match self.logs.get(&done_id).await {
+        match self.logs.get_consistent(&done_id).await {
             Ok(Some(_)) => return true,
             Ok(None) => {}
             Err(err) => {

@@ -190,14 +190,12 @@ impl App {
     async fn test(&self, id: &str, trial: &HookPatch) -> Result<Response> {
         let mut hook = self.get(id).await?;
         hook.apply(trial);
-        for event in hook
-            .events
-            .clone()
-            .into_iter()
-            .chain(hook.event)
-            .collect::<std::collections::BTreeSet<HookEvent>>()
-        {
-            let attempt = self.sender.send(&hook, &test_body(&hook.id, event)).await;
+        let events: std::collections::BTreeSet<HookEvent> =
+            hook.events.iter().copied().chain(hook.event).collect();
+        // Side by side: the whole test takes one delivery's timeout at most, within the function's.
+        let bodies: Vec<_> = events.into_iter().map(|event| test_body(&hook.id, event)).collect();
+        let sends = bodies.iter().map(|body| self.sender.send(&hook, body));
+        for attempt in futures_util::future::join_all(sends).await {
             match (attempt.status, attempt.error) {
                 (Some(status), _) if !(200..300).contains(&status) => {
                     return Err(Error::HookEndpointResponded(status));

@@ -172,11 +172,22 @@ impl DynamoLogs {
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<LogEntry>, StoreError> {
+        self.read(id, false).await
+    }
+
+    /// [`Self::get`], seeing every write that succeeded before it (for checks that decide
+    /// whether to write again).
+    pub async fn get_consistent(&self, id: &str) -> Result<Option<LogEntry>, StoreError> {
+        self.read(id, true).await
+    }
+
+    async fn read(&self, id: &str, consistent: bool) -> Result<Option<LogEntry>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .key("id", AttributeValue::S(id.to_string()))
+            .consistent_read(consistent)
             .send()
             .await
             .map_err(|e| StoreError::from_sdk(e, "log"))?;
