@@ -44,10 +44,11 @@ async fn a_hook_is_created_read_listed_changed_and_deleted_as_in_logto() {
     let second =
         create(&env, json!({"name": "audit", "event": "User.Data.Updated", "config": {"url": PUBLIC_URL}}))
             .await;
-    assert_eq!(
-        (second["event"].clone(), second["events"].clone()),
-        (json!("User.Data.Updated"), json!(["User.Data.Updated"]))
-    );
+    // A legacy `event` alone is kept as Logto keeps it: `events` stays empty.
+    assert_eq!((second["event"].clone(), second["events"].clone()), (json!("User.Data.Updated"), json!([])));
+    let cleared =
+        env.patch(&format!("/api/hooks/{}", second["id"].as_str().unwrap()), json!({"event": null})).await;
+    assert_eq!(cleared.body["event"], Value::Null);
     let all = env.get("/api/hooks").await;
     assert_eq!(all.status, 200);
     assert!(all.header("total-number").is_none(), "unpaged without page parameters");
@@ -195,7 +196,13 @@ async fn a_test_delivery_is_signed_and_shaped_as_logtos() {
     )
     .await;
     let path = format!("/api/hooks/{}/test", hook["id"].as_str().unwrap());
-    let reply = env.call(Method::POST, &path, None).await;
+    let trial = |url: &str| {
+        let events = ["User.Created", "User.SuspensionStatus.Updated"];
+        Some(
+            json!({"events": events, "config": {"url": url, "headers": {"x-team": "crm", "User-Agent": "custom"}}}),
+        )
+    };
+    let reply = env.call(Method::POST, &path, trial(&receiver.url)).await;
     assert_eq!(reply.status, 204, "{}", reply.body);
     let received = receiver.received();
     assert_eq!(received.len(), 2, "one sample per event");
@@ -218,6 +225,14 @@ async fn a_test_delivery_is_signed_and_shaped_as_logtos() {
     events.sort();
     assert_eq!(events, ["User.Created", "User.SuspensionStatus.Updated"]);
 
+    // Both fields are required, as in Logto; the body is checked before the hook is looked up.
+    for partial in [json!({}), json!({"events": ["User.Created"]}), json!({"config": {"url": receiver.url}})]
+    {
+        env.call(Method::POST, &path, Some(partial)).await.assert_error(400, "guard.invalid_input");
+    }
+    env.call(Method::POST, "/api/hooks/nohook/test", Some(json!({"events": []})))
+        .await
+        .assert_error(400, "guard.invalid_input");
     // The body may test another endpoint and other events without saving them.
     let other = Receiver::start().await;
     let reply = env
@@ -228,14 +243,12 @@ async fn a_test_delivery_is_signed_and_shaped_as_logtos() {
     assert_eq!(env.get(&format!("/api/hooks/{}", hook["id"].as_str().unwrap())).await.body, hook);
 
     receiver.answer(500);
-    let failed = env.call(Method::POST, &path, None).await;
+    let failed = env.call(Method::POST, &path, trial(&receiver.url)).await;
     failed.assert_error(422, "hook.endpoint_responded_with_error");
     assert_eq!(failed.body["data"]["responseStatus"], 500);
     let closed = format!("http://127.0.0.1:{}/", free_port());
-    env.call(Method::POST, &path, Some(json!({"config": {"url": closed}})))
-        .await
-        .assert_error(422, "hook.send_test_payload_failed");
-    env.call(Method::POST, "/api/hooks/nohook/test", None)
+    env.call(Method::POST, &path, trial(&closed)).await.assert_error(422, "hook.send_test_payload_failed");
+    env.call(Method::POST, "/api/hooks/nohook/test", trial(&receiver.url))
         .await
         .assert_error(404, "entity.not_exists_with_id");
 }
@@ -246,7 +259,7 @@ async fn on_aws_a_test_cannot_be_aimed_at_this_machine() {
     let receiver = Receiver::start().await;
     let hook = create(&env, json!({"events": ["User.Created"], "config": {"url": PUBLIC_URL}})).await;
     let path = format!("/api/hooks/{}/test", hook["id"].as_str().unwrap());
-    env.call(Method::POST, &path, Some(json!({"config": {"url": receiver.url}})))
+    env.call(Method::POST, &path, Some(json!({"events": ["User.Created"], "config": {"url": receiver.url}})))
         .await
         .assert_error(400, "hook.endpoint_not_allowed");
     assert!(receiver.received().is_empty());

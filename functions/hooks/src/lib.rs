@@ -14,8 +14,8 @@ use shared::api::{
     no_content, paged,
 };
 use shared::auth::Scope;
-use shared::domain::hook::{Endpoints, Hook, HookEvent, HookPatch};
-use shared::domain::id::is_user_id;
+use shared::domain::hook::{Endpoints, Hook, HookPatch, HookTrial};
+use shared::domain::id::is_id;
 use shared::domain::input::Body;
 use shared::domain::{Page, is_truthy, now_ms};
 use shared::store::hooks::DynamoHooks;
@@ -105,26 +105,16 @@ impl App {
             }
             Endpoint::Update => {
                 let patch = HookPatch::parse(&Body::parse(body_bytes(request)?)?, self.endpoints)?;
-                self.update(id, |hook| {
-                    hook.apply(&patch);
-                    Ok(())
-                })
-                .await
+                self.update(id, |hook| hook.apply(&patch)).await
             }
-            Endpoint::RotateKey => {
-                self.update(id, |hook| {
-                    hook.rotate_signing_key();
-                    Ok(())
-                })
-                .await
-            }
-            Endpoint::Delete => match is_user_id(id) && self.hooks.delete(id).await? {
+            Endpoint::RotateKey => self.update(id, Hook::rotate_signing_key).await,
+            Endpoint::Delete => match is_id(id) && self.hooks.delete(id).await? {
                 true => Ok(no_content()),
                 false => Err(Error::HookNotFound(id.to_string())),
             },
             Endpoint::Test => {
-                let patch = HookPatch::parse(&Body::parse(body_bytes(request)?)?, self.endpoints)?;
-                self.test(id, &patch).await
+                let trial = HookTrial::parse(&Body::parse(body_bytes(request)?)?, self.endpoints)?;
+                self.test(id, &trial).await
             }
             Endpoint::RecentLogs => self.recent_logs(id, request).await,
         }
@@ -175,25 +165,22 @@ impl App {
 
     /// A hook, or 404 (ids that cannot exist are not looked up).
     async fn get(&self, id: &str) -> Result<Hook> {
-        let found = if is_user_id(id) { self.hooks.get(id).await? } else { None };
+        let found = if is_id(id) { self.hooks.get(id).await? } else { None };
         found.ok_or_else(|| Error::HookNotFound(id.to_string()))
     }
 
-    async fn update(&self, id: &str, change: impl Fn(&mut Hook) -> Result<()>) -> Result<Response> {
-        let updated = if is_user_id(id) { self.hooks.update(id, change).await? } else { None };
+    async fn update(&self, id: &str, change: impl Fn(&mut Hook)) -> Result<Response> {
+        let updated = if is_id(id) { self.hooks.update(id, change).await? } else { None };
         let hook = updated.ok_or_else(|| Error::HookNotFound(id.to_string()))?;
         Ok(json(200, &hook.to_json()))
     }
 
-    /// Sends each event's sample payload to the hook's endpoint, or to the `config` and for the
-    /// `events` the body names (Logto's console tests a hook before saving it).
-    async fn test(&self, id: &str, trial: &HookPatch) -> Result<Response> {
-        let mut hook = self.get(id).await?;
-        hook.apply(trial);
-        let events: std::collections::BTreeSet<HookEvent> =
-            hook.events.iter().copied().chain(hook.event).collect();
+    /// Sends a sample payload of each of the body's `events` to the body's `config`, signed with
+    /// the hook's key (Logto's console tests a hook before saving it).
+    async fn test(&self, id: &str, trial: &HookTrial) -> Result<Response> {
+        let hook = trial.on(&self.get(id).await?);
         // Side by side: the whole test takes one delivery's timeout at most, within the function's.
-        let bodies: Vec<_> = events.into_iter().map(|event| test_body(&hook.id, event)).collect();
+        let bodies: Vec<_> = trial.events.iter().map(|event| test_body(&hook.id, *event)).collect();
         let sends = bodies.iter().map(|body| self.sender.send(&hook, body));
         for attempt in futures_util::future::join_all(sends).await {
             match (attempt.status, attempt.error) {

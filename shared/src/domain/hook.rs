@@ -102,23 +102,25 @@ pub enum Endpoints {
 }
 
 impl Hook {
-    /// A hook from `POST /api/hooks`'s body, Logto's guard first (events), then the endpoint.
+    /// A hook from `POST /api/hooks`'s body: every field checked first (Logto's guard), then
+    /// that it names events at all. A legacy `event` alone is kept as Logto keeps it, with
+    /// `events` empty.
     pub fn create(body: &Body, endpoints: Endpoints) -> Result<Self, Error> {
-        let (event, events) = match (parse_event(body)?, parse_events(body)?) {
-            (None, None) => return Err(Error::HookMissingEvents),
-            (event, events) => (event, events.unwrap_or_else(|| event.into_iter().collect())),
-        };
-        let config = body.required_object("config")?;
-        let (url, headers) = parse_config(config, endpoints)?;
+        let (event, events) = (parse_event(body)?, parse_events(body)?);
+        let (url, headers) = parse_config(body.required_object("config")?, endpoints)?;
+        let (name, enabled) = (parse_name(body)?, body.boolean("enabled")?);
+        if event.is_none() && events.is_none() {
+            return Err(Error::HookMissingEvents);
+        }
         Ok(Self {
             id: super::id::random_id(21),
-            name: parse_name(body)?.unwrap_or_default(),
+            name: name.unwrap_or_default(),
             event,
-            events,
+            events: events.unwrap_or_default(),
             url,
             headers,
             signing_key: new_signing_key(),
-            enabled: body.boolean("enabled")?.unwrap_or(true),
+            enabled: enabled.unwrap_or(true),
             created_at: super::now_ms(),
             version: 0,
         })
@@ -128,7 +130,7 @@ impl Hook {
     pub fn apply(&mut self, patch: &HookPatch) {
         let patch = patch.clone();
         self.name = patch.name.unwrap_or(std::mem::take(&mut self.name));
-        self.event = patch.event.or(self.event);
+        self.event = patch.event.unwrap_or(self.event);
         self.events = patch.events.unwrap_or(std::mem::take(&mut self.events));
         if let Some((url, headers)) = patch.config {
             (self.url, self.headers) = (url, headers);
@@ -169,7 +171,8 @@ impl Hook {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HookPatch {
     name: Option<String>,
-    event: Option<HookEvent>,
+    /// `null` clears the legacy event.
+    event: Option<Option<HookEvent>>,
     events: Option<Vec<HookEvent>>,
     config: Option<(String, BTreeMap<String, String>)>,
     enabled: Option<bool>,
@@ -179,11 +182,36 @@ impl HookPatch {
     pub fn parse(body: &Body, endpoints: Endpoints) -> Result<Self, Error> {
         Ok(Self {
             name: parse_name(body)?,
-            event: parse_event(body)?,
+            event: body
+                .nullable_string("event")?
+                .map(|event| event.map(known_event).transpose())
+                .transpose()?,
             events: parse_events(body)?,
             config: body.object("config")?.map(|config| parse_config(config, endpoints)).transpose()?,
             enabled: body.boolean("enabled")?,
         })
+    }
+}
+
+/// `POST /api/hooks/{id}/test`'s body, both fields required as in Logto: the events to send a
+/// sample of, and the endpoint to send them to (which need not be saved yet).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HookTrial {
+    pub events: Vec<HookEvent>,
+    url: String,
+    headers: BTreeMap<String, String>,
+}
+
+impl HookTrial {
+    pub fn parse(body: &Body, endpoints: Endpoints) -> Result<Self, Error> {
+        let events = parse_events(body)?.ok_or_else(|| Error::invalid_body("`events` is required"))?;
+        let (url, headers) = parse_config(body.required_object("config")?, endpoints)?;
+        Ok(Self { events, url, headers })
+    }
+
+    /// The hook as the trial would have it: its id and signing key, the trial's endpoint.
+    pub fn on(&self, hook: &Hook) -> Hook {
+        Hook { url: self.url.clone(), headers: self.headers.clone(), ..hook.clone() }
     }
 }
 
@@ -377,10 +405,8 @@ mod tests {
             Endpoints::PublicHttps,
         )
         .unwrap();
-        assert_eq!(
-            (legacy.event, legacy.events),
-            (Some(HookEvent::UserDeleted), vec![HookEvent::UserDeleted])
-        );
+        assert_eq!((legacy.event, legacy.events.clone()), (Some(HookEvent::UserDeleted), vec![]));
+        assert!(legacy.wants(HookEvent::UserDeleted) && !legacy.wants(HookEvent::UserCreated));
     }
 
     #[test]

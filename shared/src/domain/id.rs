@@ -49,6 +49,11 @@ pub fn derived_id(seed: &str, len: usize) -> String {
 
 /// Whether `value` could be a user id; anything else cannot exist, so it is a 404 without a read.
 pub fn is_user_id(value: &str) -> bool {
+    is_id(value)
+}
+
+/// Whether `value` could be an id this product made (users, hooks, log entries, apps).
+pub fn is_id(value: &str) -> bool {
     !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| ALPHABET.contains(&b))
 }
 

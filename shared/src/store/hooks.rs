@@ -24,20 +24,16 @@ impl DynamoHooks {
 
     /// Reads a hook, applies `change`, and writes it back unless another writer got there
     /// first (then again, from what that one wrote). `None` if there is no such hook.
-    pub async fn update<E: From<StoreError>>(
-        &self,
-        id: &str,
-        change: impl Fn(&mut Hook) -> Result<(), E>,
-    ) -> Result<Option<Hook>, E> {
+    pub async fn update(&self, id: &str, change: impl Fn(&mut Hook)) -> Result<Option<Hook>, StoreError> {
         loop {
             let Some(mut hook) = self.get(id).await? else { return Ok(None) };
             let read = hook.version;
-            change(&mut hook)?;
+            change(&mut hook);
             hook.version = read + 1;
             match self.0.replace_at(&hook, read).await {
                 Ok(()) => return Ok(Some(hook)),
                 Err(StoreError::ConditionFailed { .. }) => continue,
-                Err(err) => return Err(err.into()),
+                Err(err) => return Err(err),
             }
         }
     }
