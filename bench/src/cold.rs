@@ -34,6 +34,7 @@ pub async fn measure(setup: &Setup, fixture: &Fixture) -> Section {
         ("users", setup.event("GET", &format!("/api/users/{user}"), None)),
         ("passwords", setup.event("GET", &format!("/api/users/{user}/has-password"), None)),
         ("logs", setup.event("GET", "/api/logs?page_size=1", None)),
+        ("hooks", setup.event("GET", "/api/hooks", None)),
         ("oidc", setup.event("GET", "/oidc/jwks", None)),
         ("docs", setup.event("GET", "/api/swagger.json", None)),
     ];

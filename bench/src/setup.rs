@@ -108,6 +108,7 @@ impl Setup {
             ("USERS_TABLE", tables.users.clone()),
             ("LOGS_TABLE", tables.logs.clone()),
             ("APPS_TABLE", tables.apps.clone()),
+            ("HOOKS_TABLE", tables.hooks.clone()),
             ("AUTH_JWKS", self.keys.jwks().to_string()),
             ("AWS_ENDPOINT_URL_DYNAMODB", self.endpoint.clone()),
             ("AWS_ENDPOINT_URL_SECRETS_MANAGER", self.endpoint.clone()),

@@ -36,7 +36,10 @@ fn zipped_size(binary: &std::path::Path) -> Result<u64, String> {
 /// The deploy artefact `scripts/sam-build` left for a function (`.aws-sam/build/<Id>/bootstrap`),
 /// with the architecture its ELF header names.
 fn sam_artefact(name: &str) -> Option<(std::path::PathBuf, &'static str)> {
-    let logical_id = format!("{}{}Function", name[..1].to_uppercase(), &name[1..]);
+    // `hook-deliveries` → `HookDeliveriesFunction`, as template.yaml names them.
+    let pascal: String =
+        name.split('-').map(|part| format!("{}{}", part[..1].to_uppercase(), &part[1..])).collect();
+    let logical_id = format!("{pascal}Function");
     let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .join(".aws-sam/build")
         .join(logical_id)
@@ -66,7 +69,7 @@ pub fn measure() -> Section {
             zip <= BUDGET_BYTES,
         ));
     };
-    for name in ["users", "passwords", "logs", "oidc", "docs", "hello"] {
+    for name in ["users", "passwords", "logs", "hooks", "hook-deliveries", "oidc", "docs", "hello"] {
         let mut row = vec![format!("`{name}`")];
         for (binary, arch) in [Some((Setup::binary(name), arch)), sam_artefact(name)].into_iter().flatten() {
             let Ok(meta) = std::fs::metadata(&binary) else {
