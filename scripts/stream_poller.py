@@ -173,6 +173,9 @@ def main():
     if len(sys.argv) != 6:
         raise SystemExit(__doc__)
     poller = Poller(*sys.argv[1:])
+    # An empty batch first: the watcher builds the function now, not at the first change.
+    while poller.invoke([]) is None:
+        time.sleep(2)
     while True:
         try:
             poller.poll_once()
