@@ -61,60 +61,85 @@ pub struct ItemFailure {
     pub item_identifier: String,
 }
 
-/// The log keys that are user events, with the route the change came through:
-/// (event, method, path after `/users/{id}`, Logto's matched route, status).
-pub fn trigger(key: &str) -> Option<(HookEvent, &'static str, &'static str, &'static str, u16)> {
-    use HookEvent::*;
-    let found = match key {
-        k if k == LogKey::UserCreate.as_str() => (UserCreated, "POST", "", "/users", 200),
-        k if k == LogKey::UserUpdate.as_str() => (UserDataUpdated, "PATCH", "", "/users/:userId", 200),
-        k if k == LogKey::UserCustomDataUpdate.as_str() => {
-            (UserDataUpdated, "PATCH", "/custom-data", "/users/:userId/custom-data", 200)
-        }
-        k if k == LogKey::UserProfileUpdate.as_str() => {
-            (UserDataUpdated, "PATCH", "/profile", "/users/:userId/profile", 200)
-        }
-        k if k == LogKey::UserPasswordUpdate.as_str() => {
-            (UserDataUpdated, "PATCH", "/password", "/users/:userId/password", 200)
-        }
-        k if k == LogKey::UserIdentityUpsert.as_str() => {
-            (UserDataUpdated, "PUT", "/identities", "/users/:userId/identities/:target", 200)
-        }
-        k if k == LogKey::UserIdentityDelete.as_str() => {
-            (UserDataUpdated, "DELETE", "/identities", "/users/:userId/identities/:target", 200)
-        }
-        k if k == LogKey::UserSuspensionStatusUpdate.as_str() => {
-            (UserSuspensionStatusUpdated, "PATCH", "/is-suspended", "/users/:userId/is-suspended", 200)
-        }
-        k if k == LogKey::UserDelete.as_str() => (UserDeleted, "DELETE", "", "/users/:userId", 204),
-        _ => return None,
-    };
-    Some(found)
+/// A log key that is a user event, with the route the change came through (the fields of
+/// Logto's data-mutation body).
+#[derive(Clone, Copy, Debug)]
+pub struct Trigger {
+    pub key: LogKey,
+    pub event: HookEvent,
+    pub method: &'static str,
+    /// The path after `/users/{userId}`.
+    pub suffix: &'static str,
+    pub matched_route: &'static str,
+    pub status: u16,
 }
 
-/// The keys that trigger deliveries (the template's filter names exactly these).
-pub fn trigger_keys() -> Vec<&'static str> {
+const fn on(
+    key: LogKey,
+    event: HookEvent,
+    method: &'static str,
+    suffix: &'static str,
+    route: &'static str,
+) -> Trigger {
+    let status = if matches!(key, LogKey::UserDelete) { 204 } else { 200 };
+    Trigger { key, event, method, suffix, matched_route: route, status }
+}
+
+/// Every user change that is an event (the template's stream filter names exactly these keys).
+const TRIGGERS: [Trigger; 9] = {
+    use HookEvent::*;
     [
-        LogKey::UserCreate,
-        LogKey::UserUpdate,
-        LogKey::UserCustomDataUpdate,
-        LogKey::UserProfileUpdate,
-        LogKey::UserPasswordUpdate,
-        LogKey::UserIdentityUpsert,
-        LogKey::UserIdentityDelete,
-        LogKey::UserSuspensionStatusUpdate,
-        LogKey::UserDelete,
+        on(LogKey::UserCreate, UserCreated, "POST", "", "/users"),
+        on(LogKey::UserUpdate, UserDataUpdated, "PATCH", "", "/users/:userId"),
+        on(
+            LogKey::UserCustomDataUpdate,
+            UserDataUpdated,
+            "PATCH",
+            "/custom-data",
+            "/users/:userId/custom-data",
+        ),
+        on(LogKey::UserProfileUpdate, UserDataUpdated, "PATCH", "/profile", "/users/:userId/profile"),
+        on(LogKey::UserPasswordUpdate, UserDataUpdated, "PATCH", "/password", "/users/:userId/password"),
+        on(
+            LogKey::UserIdentityUpsert,
+            UserDataUpdated,
+            "PUT",
+            "/identities",
+            "/users/:userId/identities/:target",
+        ),
+        on(
+            LogKey::UserIdentityDelete,
+            UserDataUpdated,
+            "DELETE",
+            "/identities",
+            "/users/:userId/identities/:target",
+        ),
+        on(
+            LogKey::UserSuspensionStatusUpdate,
+            UserSuspensionStatusUpdated,
+            "PATCH",
+            "/is-suspended",
+            "/users/:userId/is-suspended",
+        ),
+        on(LogKey::UserDelete, UserDeleted, "DELETE", "", "/users/:userId"),
     ]
-    .into_iter()
-    .map(LogKey::as_str)
-    .collect()
+};
+
+/// The event a log key is, if any.
+pub fn trigger(key: &str) -> Option<&'static Trigger> {
+    TRIGGERS.iter().find(|trigger| trigger.key.as_str() == key)
+}
+
+/// The keys that trigger deliveries.
+pub fn trigger_keys() -> Vec<&'static str> {
+    TRIGGERS.iter().map(|trigger| trigger.key.as_str()).collect()
 }
 
 /// A user change from the stream, with the route it came through (see [`trigger`]).
 struct Change {
     sequence: String,
     user_id: String,
-    route: (HookEvent, &'static str, &'static str, &'static str, u16),
+    trigger: &'static Trigger,
     entry: LogEntry,
 }
 
@@ -145,9 +170,9 @@ impl Deliveries {
             .filter(|record| record.event_name == "INSERT")
             .filter_map(|record| {
                 let entry: LogEntry = serde_dynamo::from_item(record.dynamodb.new_image?).ok()?;
-                let route = trigger(&entry.key).filter(|_| entry.success)?;
+                let trigger = trigger(&entry.key).filter(|_| entry.success)?;
                 let user_id = entry.user_id.clone()?;
-                Some(Change { sequence: record.dynamodb.sequence_number, user_id, route, entry })
+                Some(Change { sequence: record.dynamodb.sequence_number, user_id, trigger, entry })
             })
             .collect();
         if changes.is_empty() {
@@ -158,7 +183,7 @@ impl Deliveries {
         // endpoint holds back only its own hook's later events of that user.
         let mut lanes: BTreeMap<(&str, &str), Vec<&Change>> = BTreeMap::new();
         for change in &changes {
-            for hook in hooks.iter().filter(|hook| hook.wants(change.route.0)) {
+            for hook in hooks.iter().filter(|hook| hook.wants(change.trigger.event)) {
                 lanes.entry((hook.id.as_str(), change.user_id.as_str())).or_default().push(change);
             }
         }
@@ -188,7 +213,7 @@ impl Deliveries {
 
     /// One change to one hook: skipped if an earlier try got it there, else sent and recorded.
     async fn deliver(&self, hook: &Hook, change: &Change) -> bool {
-        let (event, method, suffix, matched_route, status) = change.route;
+        let Trigger { event, method, suffix, matched_route, status, .. } = *change.trigger;
         let user_id = &change.user_id;
         let done_id = derived_id(&format!("{}:{}", change.entry.id, hook.id), 21);
         match self.logs.get_consistent(&done_id).await {
