@@ -120,6 +120,11 @@ pub struct Sender {
 }
 
 impl Sender {
+    /// The sender this deployment's configuration describes (endpoints allowed, timeout).
+    pub fn from_config(config: &crate::Config) -> Result<Self, String> {
+        Self::new(Endpoints::configured(config), Duration::from_millis(config.hooks_timeout_ms))
+    }
+
     /// Loads the system's trust roots (once per instance: keep the sender).
     pub fn new(endpoints: Endpoints, timeout: Duration) -> Result<Self, String> {
         let mut http = HttpConnector::new_with_resolver(CheckedResolver { endpoints });

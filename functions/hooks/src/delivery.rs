@@ -15,9 +15,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use shared::domain::hook::{Endpoints, Hook, HookEvent};
+use shared::domain::hook::{Hook, HookEvent};
 use shared::domain::id::derived_id;
 use shared::domain::log::{Delivery, LogEntry, LogKey, Origin};
 use shared::store::hooks::DynamoHooks;
@@ -152,13 +151,11 @@ pub struct Deliveries {
 
 impl Deliveries {
     pub fn new(config: &shared::Config, client: aws_sdk_dynamodb::Client) -> Result<Self, String> {
-        let endpoints =
-            if config.hooks_allow_local_urls { Endpoints::AnyForDevelopment } else { Endpoints::PublicHttps };
         Ok(Self {
             hooks: DynamoHooks::new(client.clone(), &config.tables.hooks),
             logs: DynamoLogs::new(client.clone(), &config.tables.logs, config.log_retention_days),
             users: shared::user_service::from_config(config, client),
-            sender: Sender::new(endpoints, Duration::from_millis(config.hooks_timeout_ms))?,
+            sender: Sender::from_config(config)?,
         })
     }
 

@@ -7,7 +7,6 @@ pub mod delivery;
 use lambda_http::{Request, http::Method};
 use serde_json::Value;
 use std::sync::LazyLock;
-use std::time::Duration;
 
 use shared::api::{
     Params, PublicOrigin, Query, Response, Router, Total, authorize, body_bytes, error_response, json,
@@ -70,13 +69,11 @@ impl App {
         config: &shared::Config,
         client: aws_sdk_dynamodb::Client,
     ) -> std::result::Result<Self, String> {
-        let endpoints =
-            if config.hooks_allow_local_urls { Endpoints::AnyForDevelopment } else { Endpoints::PublicHttps };
         Ok(Self {
             hooks: DynamoHooks::new(client.clone(), &config.tables.hooks),
             logs: DynamoLogs::new(client, &config.tables.logs, config.log_retention_days),
-            sender: Sender::new(endpoints, Duration::from_millis(config.hooks_timeout_ms))?,
-            endpoints,
+            sender: Sender::from_config(config)?,
+            endpoints: Endpoints::configured(config),
             verifier: shared::auth::Verifier::from_config(&config.auth)?,
             origin: PublicOrigin::new(config.public_base_url.as_deref()),
         })

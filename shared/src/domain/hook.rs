@@ -101,6 +101,13 @@ pub enum Endpoints {
     AnyForDevelopment,
 }
 
+impl Endpoints {
+    /// What this deployment allows (`HOOKS_ALLOW_LOCAL_URLS`).
+    pub fn configured(config: &crate::Config) -> Self {
+        if config.hooks_allow_local_urls { Endpoints::AnyForDevelopment } else { Endpoints::PublicHttps }
+    }
+}
+
 impl Hook {
     /// A hook from `POST /api/hooks`'s body: every field checked first (Logto's guard), then
     /// that it names events at all. A legacy `event` alone is kept as Logto keeps it, with
