@@ -196,7 +196,7 @@ async fn each_function_is_granted_exactly_what_it_calls() {
     // Hooks may point at this machine: the deliveries reach a receiver here.
     let env = Env::with(|config| config.hooks_allow_local_urls = true).await;
     seed_user(&env).await;
-    for binary in ["users", "passwords", "logs", "hooks", "hook-deliveries", "oidc", "docs"] {
+    for binary in ["users", "passwords", "logs", "log-counts", "hooks", "hook-deliveries", "oidc", "docs"] {
         let recorder = Recorder::default();
         let client = recording_client(&recorder).await;
         match binary {
@@ -240,6 +240,28 @@ async fn each_function_is_granted_exactly_what_it_calls() {
                 let (stream, _) = env.log_stream_since("").await;
                 deliveries.handle(stream).await.unwrap();
                 assert!(!taking.received().is_empty() && !refusing.received().is_empty());
+            }
+            "log-counts" => {
+                // Counting begins, a batch counts, and its retry finds the batch's marker.
+                let counts = shared::store::log_counts::LogCounts::new(client, &env.config.tables.logs)
+                    .with_start_margin(0);
+                let (stream, _) = env.log_stream_since("").await;
+                let records: Vec<serde_json::Value> = stream
+                    .records
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({"eventName": r.event_name, "dynamodb": {
+                        "NewImage": r.dynamodb.new_image, "SequenceNumber": r.dynamodb.sequence_number}})
+                    })
+                    .collect();
+                let batch = || {
+                    serde_json::from_value::<shared::stream::StreamEvent>(
+                        serde_json::json!({"Records": records}),
+                    )
+                    .unwrap()
+                };
+                counts.apply(&batch().records).await.unwrap();
+                counts.apply(&batch().records).await.unwrap();
             }
             "oidc" => {
                 let app = oidc::App::new(&env.config, client, env.keys.clone());

@@ -168,7 +168,13 @@ async fn migrate_shards_what_an_earlier_release_wrote_and_is_idempotent() {
     let again = migrate(&env.client, &env.config, Indexes::Manage).await.unwrap();
     assert_eq!(
         again,
-        ["users sharded: 0", "user counter: already sharded", "log entries sharded: 0"],
+        [
+            "users sharded: 0",
+            "user counter: already sharded",
+            "log entries sharded: 0",
+            // No stream consumer runs here (tests/log_counts.rs counts the older entries).
+            "log counters: not started yet (the log-counts function has seen no entry); run migrate again later"
+        ],
         "nothing left to do"
     );
     assert_eq!(env.get("/api/users").await.header("total-number"), Some("7"));
@@ -194,7 +200,7 @@ async fn on_a_stack_the_new_indexes_come_from_the_template_first() {
 #[tokio::test]
 async fn setup_turns_on_the_logs_stream_of_an_earlier_release() {
     use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, StreamViewType,
     };
     let env = Env::new().await;
     let logs = &env.config.tables.logs;
@@ -215,9 +221,9 @@ async fn setup_turns_on_the_logs_stream_of_an_earlier_release() {
         .unwrap();
     let streaming = async |env: &Env| {
         let table = env.client.describe_table().table_name(logs).send().await.unwrap().table.unwrap();
-        table.stream_specification.is_some_and(|s| s.stream_enabled)
+        table.stream_specification.filter(|s| s.stream_enabled).and_then(|s| s.stream_view_type)
     };
-    assert!(!streaming(&env).await);
+    assert_eq!(streaming(&env).await, None);
 
     let done = shared::store::schema::ensure_tables(&env.client, &env.config.tables).await.unwrap();
     for expected in
@@ -225,7 +231,7 @@ async fn setup_turns_on_the_logs_stream_of_an_earlier_release() {
     {
         assert!(done.contains(&expected), "{expected} in {done:?}");
     }
-    assert!(streaming(&env).await);
+    assert_eq!(streaming(&env).await, Some(StreamViewType::NewAndOldImages));
     let again = shared::store::schema::ensure_tables(&env.client, &env.config.tables).await.unwrap();
     assert!(again.is_empty(), "nothing left to do: {again:?}");
 }

@@ -71,7 +71,11 @@ fn check_table(template: &Value, def: &TableDef) {
         None => assert!(props.get("TimeToLiveSpecification").is_none()),
     }
     match def.stream {
-        true => assert_eq!(props["StreamSpecification"]["StreamViewType"], "NEW_IMAGE", "{}", def.logical_id),
+        true => assert_eq!(
+            props["StreamSpecification"]["StreamViewType"], "NEW_AND_OLD_IMAGES",
+            "{}",
+            def.logical_id
+        ),
         false => assert!(props.get("StreamSpecification").is_none(), "{}", def.logical_id),
     }
 }

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod secrets;
 pub mod store;
+pub mod stream;
 pub mod telemetry;
 pub mod user_service;
 pub mod webhooks;

@@ -70,7 +70,8 @@ impl Env {
             .items
             .unwrap_or_default();
         let mut items: Vec<_> =
-            items.into_iter().filter(|item| item["createdKey"].as_s().unwrap().as_str() > after).collect();
+            // Entries only: the log counters' items have no created key.
+            items.into_iter().filter(|item| item.get("createdKey").is_some_and(|k| k.as_s().unwrap().as_str() > after)).collect();
         items.sort_by_key(|item| item["createdKey"].as_s().unwrap().clone());
         let last =
             items.last().map(|item| item["createdKey"].as_s().unwrap().clone()).unwrap_or(after.to_string());
@@ -80,7 +81,7 @@ impl Env {
             .map(|(i, item)| {
                 let image = serde_json::to_value(serde_dynamo::Item::from(item)).unwrap();
                 json!({"eventID": format!("e{i}"), "eventName": "INSERT", "eventSource": "aws:dynamodb",
-                       "dynamodb": {"NewImage": image, "SequenceNumber": format!("{:021}", 100 + i), "StreamViewType": "NEW_IMAGE"}})
+                       "dynamodb": {"NewImage": image, "SequenceNumber": next_sequence_number(), "StreamViewType": "NEW_AND_OLD_IMAGES"}})
             })
             .collect();
         (serde_json::from_value(json!({ "Records": records })).unwrap(), last)
@@ -285,4 +286,14 @@ impl Env {
         let report = shared::store::check::check(&self.client, &self.config).await.expect("the checker runs");
         assert!(report.problems.is_empty(), "broken invariants: {:#?}", report.problems);
     }
+}
+
+/// Stream sequence numbers as a stream gives them: increasing, never given twice (in this
+/// process), decimal without leading zeros.
+pub fn next_sequence_number() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let _ = NEXT.compare_exchange(0, start, Ordering::SeqCst, Ordering::SeqCst);
+    format!("4{:020}", NEXT.fetch_add(1, Ordering::SeqCst))
 }

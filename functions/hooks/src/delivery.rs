@@ -12,7 +12,6 @@
 //! own, and lanes run side by side, so a failing endpoint holds back nothing but its own later
 //! deliveries of that user.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -25,40 +24,7 @@ use shared::user_service::UserService;
 use shared::webhooks::{Attempt, ChangeContext, Sender, event_body};
 use shared::{Error, store::DynamoUsers};
 
-/// The part of a DynamoDB Streams event this reads.
-#[derive(Debug, Deserialize)]
-pub struct StreamEvent {
-    #[serde(rename = "Records", default)]
-    pub records: Vec<StreamRecord>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct StreamRecord {
-    #[serde(rename = "eventName", default)]
-    pub event_name: String,
-    pub dynamodb: StreamData,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct StreamData {
-    #[serde(rename = "NewImage")]
-    pub new_image: Option<serde_dynamo::Item>,
-    #[serde(rename = "SequenceNumber")]
-    pub sequence_number: String,
-}
-
-/// Lambda's partial batch response: the records to retry (from the first one named).
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
-pub struct BatchResponse {
-    #[serde(rename = "batchItemFailures")]
-    pub batch_item_failures: Vec<ItemFailure>,
-}
-
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct ItemFailure {
-    #[serde(rename = "itemIdentifier")]
-    pub item_identifier: String,
-}
+pub use shared::stream::{BatchResponse, ItemFailure, StreamEvent, StreamRecord};
 
 /// A log key that is a user event, with the route the change came through (the fields of
 /// Logto's data-mutation body).

@@ -86,7 +86,7 @@ impl App {
         // Side by side, each to its end even when the other fails (see `UserService::list`).
         let (entries, count) = tokio::join!(
             self.logs.page(&filter, offset, page.size + 1, after.as_deref()),
-            self.logs.count(&filter, cap)
+            self.logs.total(&filter, cap)
         );
         let (mut entries, count) = (entries?, count?);
         let more = entries.len() as u64 > page.size;
@@ -100,6 +100,10 @@ impl App {
     }
 
     async fn get(&self, id: &str) -> Result<Response> {
+        // Ids that no entry can have (the counters' among them) are not looked up.
+        if !shared::domain::id::is_id(id) {
+            return Err(Error::LogNotFound(id.to_string()));
+        }
         match self.logs.get(id).await? {
             Some(entry) => Ok(json(200, &entry.to_json())),
             None => Err(Error::LogNotFound(id.to_string())),

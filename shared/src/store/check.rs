@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::StoreError;
 use super::guards::{Guard, guards, held};
+use super::log_counts::{self, is_count_item};
 use super::logs::log_is_sharded;
 use super::tx::Item;
 use super::tx::{Expression, Transaction};
@@ -59,18 +60,25 @@ struct Tables {
     /// Users whose index attributes are not the ones this release writes (an earlier
     /// release's, not yet migrated).
     unsharded: Vec<String>,
+    /// Log entries (the counting items left out).
     log_items: Vec<Item>,
+    /// What is wrong with the log counters.
+    log_counter_problems: Vec<String>,
 }
 
 async fn read(client: &Client, config: &Config) -> Result<Tables, StoreError> {
     let items = scan(client, &config.tables.users, None).await?;
-    let log_items = scan(client, &config.tables.logs, None).await?;
+    let log_table = scan(client, &config.tables.logs, None).await?;
+    let log_counter_problems = log_counts::check(&log_table);
+    let log_items =
+        log_table.into_iter().filter(|item| !text(item, "id").is_some_and(is_count_item)).collect();
     let mut tables = Tables {
         users: HashMap::new(),
         guard_owners: HashMap::new(),
         counters: HashMap::new(),
         unsharded: Vec::new(),
         log_items,
+        log_counter_problems,
     };
     for item in &items {
         match (text(item, "kind"), text(item, "pk")) {
@@ -110,11 +118,13 @@ fn keys(guards: Vec<Guard>) -> BTreeSet<String> {
 ///   migration folds the old count into shard 00;
 /// - every user and log entry carries this release's index attributes (write shards, field
 ///   partitions: `usersctl migrate` backfills them);
+/// - the log counters (once counting has begun) equal the entries they count; run it with the
+///   logs table's stream drained, since the counters follow it;
 /// - every change has its log entry: a user's version equals its change entries (creates,
 ///   updates, deletes, and verifies that rehashed), for users younger than the log retention.
 pub async fn check(client: &Client, config: &Config) -> Result<Report, StoreError> {
     let tables = read(client, config).await?;
-    let Tables { users, guard_owners, counters, unsharded, log_items } = &tables;
+    let Tables { users, guard_owners, counters, unsharded, log_items, log_counter_problems } = &tables;
     let case_sensitive = config.username_case_sensitive;
     let mut report =
         Report { users: users.len(), guards: guard_owners.len(), logs: log_items.len(), ..Report::default() };
@@ -160,6 +170,8 @@ pub async fn check(client: &Client, config: &Config) -> Result<Report, StoreErro
             report.problems.push(format!("log entry {id} lacks its index shards (run usersctl migrate)"));
         }
     }
+
+    report.problems.extend(log_counter_problems.iter().cloned());
 
     let mut changes: HashMap<&str, u64> = HashMap::new();
     let verify = LogKey::UserPasswordVerify.as_str();

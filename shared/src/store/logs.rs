@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::{Client, types::AttributeValue, types::Select};
 use std::collections::HashMap;
 
 use super::StoreError;
+use super::log_counts::LogCounts;
 use super::shards::{every_shard, newest_in_partition, newest_of, read_all, sharded};
 use super::tx::Item;
 use crate::domain::log::LogEntry;
@@ -66,11 +67,16 @@ fn decode(item: Item) -> Result<LogEntry, StoreError> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::Other(format!("decode log: {e}")))
 }
 
+/// Below this many, a total is counted rather than taken from the counters: they trail the
+/// stream by a second or so, and counting this few reads at most about 25 read units.
+pub const COUNTED_BELOW: u64 = 200;
+
 #[derive(Clone)]
 pub struct DynamoLogs {
     client: Client,
     table: String,
     retention_days: u32,
+    counts: LogCounts,
 }
 
 /// One Query's shape: the index, its key condition, and a filter for the other equalities.
@@ -139,7 +145,8 @@ impl Plan {
 
 impl DynamoLogs {
     pub fn new(client: Client, table: impl Into<String>, retention_days: u32) -> Self {
-        Self { client, table: table.into(), retention_days }
+        let table = table.into();
+        Self { counts: LogCounts::new(client.clone(), &table), client, table, retention_days }
     }
 
     /// Writes one entry on its own (for events that change nothing: a failed verify).
@@ -192,6 +199,23 @@ impl DynamoLogs {
             .await
             .map_err(|e| StoreError::from_sdk(e, "log"))?;
         out.item.map(decode).transpose()
+    }
+
+    /// `Total-Number` for `filter`, no more than `cap` when given: from the counters when they
+    /// answer the filter (with entries from before counting began counted, until a migration
+    /// has counted them), else counted. Either way the total does not grow with the entries.
+    pub async fn total(&self, filter: &LogFilter, cap: Option<u64>) -> Result<u64, StoreError> {
+        if let Some(tally) = self.counts.tally(filter).await? {
+            let mut total = tally.counted;
+            if !tally.legacy_counted {
+                let before = LogFilter { end: Some(tally.since - 1), ..filter.clone() };
+                total += self.count(&before, cap).await?;
+            }
+            if total >= COUNTED_BELOW {
+                return Ok(cap.map_or(total, |cap| total.min(cap)));
+            }
+        }
+        self.count(filter, cap).await
     }
 
     /// How many entries match, counting no further than `cap` when given: every partition

@@ -9,13 +9,16 @@
 //!    partitions;
 //! 3. the unsharded user counter is folded into shard 00, in one transaction;
 //! 4. log entries get their `byTime`, `byKeyShard` and `byAppShard` shards;
-//! 5. indexes this release no longer reads are deleted (on tables of our own) or named.
+//! 5. log entries created before the log counters began are counted (each marked, so its
+//!    removal by TTL is subtracted), once the `log-counts` function has begun counting;
+//! 6. indexes this release no longer reads are deleted (on tables of our own) or named.
 
 use aws_sdk_dynamodb::{Client, types::AttributeValue};
 use std::collections::HashMap;
 
 use super::StoreError;
 use super::check::{scan, text};
+use super::log_counts::count_legacy;
 use super::logs::{log_is_sharded, shard_attributes};
 use super::schema::{delete_index, ensure_tables, missing_indexes, obsolete_indexes};
 use super::shards::every_shard;
@@ -50,6 +53,8 @@ pub async fn migrate(client: &Client, config: &Config, indexes: Indexes) -> Resu
     done.push(format!("users sharded: {}", shard_users(client, config).await?));
     done.push(fold_counter(client, &config.tables.users).await?);
     done.push(format!("log entries sharded: {}", shard_logs(client, &config.tables.logs).await?));
+    let entries = scan(client, &config.tables.logs, None).await?;
+    done.push(count_legacy(client, &config.tables.logs, &entries).await?);
     for (table, index) in obsolete_indexes(client, &config.tables).await? {
         if indexes == Indexes::Manage {
             delete_index(client, &table, &index).await?;

@@ -2,11 +2,13 @@
 //! its clients come from [`crate::aws`].
 
 pub mod apps;
+mod batch;
 pub mod check;
 mod documents;
 mod error;
 pub mod guards;
 pub mod hooks;
+pub mod log_counts;
 pub mod logs;
 #[cfg(test)]
 pub(crate) mod memory;

@@ -35,7 +35,8 @@ pub struct TableDef {
     pub hash_key: &'static str,
     pub indexes: &'static [IndexDef],
     pub ttl_attribute: Option<&'static str>,
-    /// Whether the table has a stream of new item images (the logs table: webhook deliveries).
+    /// Whether the table has a stream of new and old item images (the logs table: webhook
+    /// deliveries and the log counters).
     pub stream: bool,
 }
 
@@ -87,7 +88,8 @@ pub const LOGS: TableDef = TableDef {
         IndexDef { name: "byHook", hash_key: "hookId", range_key: "createdKey", projection: Projection::All },
     ],
     ttl_attribute: Some("expiresAt"),
-    // Every change's entry, once, for the webhook deliveries (docs/webhooks.md).
+    // Every change's entry, once, for the webhook deliveries (docs/webhooks.md), and every
+    // entry written or expired, for the log counters (docs/data-model.md, "Totals").
     stream: true,
 };
 
@@ -143,9 +145,20 @@ pub async fn ensure_tables(client: &Client, names: &TableNames) -> Result<Vec<St
                     add_index(client, name, index).await?;
                     created.push(format!("{name} index {}", index.name));
                 }
-                if def.stream && !streams(client, name).await? {
-                    enable_stream(client, name).await?;
-                    created.push(format!("{name} stream"));
+                match (def.stream, stream_view(client, name).await?) {
+                    (true, None) => {
+                        enable_stream(client, name).await?;
+                        created.push(format!("{name} stream"));
+                    }
+                    // An earlier release's stream of new images only: a stream's view cannot
+                    // change, so it is replaced (its readers start on the new one).
+                    (true, Some(view)) if view != StreamViewType::NewAndOldImages => {
+                        let off = StreamSpecification::builder().stream_enabled(false).build();
+                        set_stream(client, name, off.expect("flag is set")).await?;
+                        enable_stream(client, name).await?;
+                        created.push(format!("{name} stream of new and old images"));
+                    }
+                    _ => {}
                 }
             }
         }
@@ -172,25 +185,34 @@ async fn existing_indexes(client: &Client, table: &str) -> Result<Option<Vec<Str
     }))
 }
 
-/// Whether a table has its stream on.
-async fn streams(client: &Client, table: &str) -> Result<bool, StoreError> {
+/// What a table's stream carries, or `None` when it has none on.
+async fn stream_view(client: &Client, table: &str) -> Result<Option<StreamViewType>, StoreError> {
     let found = describe(client, table).await?;
-    Ok(found.and_then(|t| t.stream_specification).is_some_and(|s| s.stream_enabled))
+    Ok(found
+        .and_then(|t| t.stream_specification)
+        .filter(|s| s.stream_enabled)
+        .and_then(|s| s.stream_view_type))
 }
 
-fn new_image_stream() -> StreamSpecification {
+/// Both images: webhook deliveries read what an insert wrote, the log counters what a TTL
+/// removal removed.
+fn stream() -> StreamSpecification {
     StreamSpecification::builder()
         .stream_enabled(true)
-        .stream_view_type(StreamViewType::NewImage)
+        .stream_view_type(StreamViewType::NewAndOldImages)
         .build()
         .expect("flag is set")
 }
 
 async fn enable_stream(client: &Client, table: &str) -> Result<(), StoreError> {
+    set_stream(client, table, stream()).await
+}
+
+async fn set_stream(client: &Client, table: &str, spec: StreamSpecification) -> Result<(), StoreError> {
     client
         .update_table()
         .table_name(table)
-        .stream_specification(new_image_stream())
+        .stream_specification(spec)
         .send()
         .await
         .map_err(|e| StoreError::from_sdk(e, "update_table"))?;
@@ -296,7 +318,7 @@ async fn create_table(client: &Client, def: &TableDef, name: &str) -> Result<(),
         .set_attribute_definitions(Some(attributes.collect()))
         .key_schema(key(def.hash_key, KeyType::Hash))
         .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
-        .set_stream_specification(def.stream.then(new_image_stream))
+        .set_stream_specification(def.stream.then(stream))
         .send()
         .await
         .map_err(|e| StoreError::from_sdk(e, "create_table"))?;

@@ -168,29 +168,7 @@ impl DynamoUsers {
         consistent: bool,
         label: &'static str,
     ) -> Result<Vec<Item>, StoreError> {
-        use aws_sdk_dynamodb::types::KeysAndAttributes;
-        let mut found = Vec::new();
-        // BatchGetItem takes at most 100 keys; a page never asks for more.
-        for chunk in keys.chunks(100) {
-            let keys = KeysAndAttributes::builder()
-                .set_keys(Some(chunk.to_vec()))
-                .consistent_read(consistent)
-                .build()
-                .map_err(|e| StoreError::Other(e.to_string()))?;
-            let mut request = Some(HashMap::from([(self.table.clone(), keys)]));
-            while let Some(items) = request.take().filter(|r| !r.is_empty()) {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .set_request_items(Some(items))
-                    .send()
-                    .await
-                    .map_err(self.err(label))?;
-                found.extend(out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default());
-                request = out.unprocessed_keys;
-            }
-        }
-        Ok(found)
+        super::batch::batch_get(&self.client, &self.table, keys, consistent, label).await
     }
 
     /// Every user's search fields: each shard of `byCreated` read side by side.
