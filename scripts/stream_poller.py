@@ -1,22 +1,23 @@
-"""The local stack's event-source mapping: reads the logs table's stream on moto and hands
-batches to the webhook deliveries function, as Lambda does on AWS (docs/webhooks.md).
+"""The local stack's event-source mappings: reads the logs table's stream on moto and hands
+batches to one stream function (the webhook deliveries, or the log counters), as Lambda does on
+AWS (docs/webhooks.md). The stack runs one poller per function.
 
 On AWS, Lambda polls the stream, filters records with the template's FilterCriteria, invokes
 the function with batches, retries from the record a partial batch answer names (or the whole
 batch when the function fails), and after the last retry sends the batch's description to the
 on-failure SQS queue. This does the same against moto, with the settings read from
 template.yaml (the one place they are written):
-  - records: INSERTs matching the mapping's filter pattern (equality and lists of values, the
-    only pattern forms the template uses), from where the last run stopped (a checkpoint file)
-    or, the first time, from the stream's end (StartingPosition LATEST);
+  - records matching one of the mapping's filter patterns (equality, lists of values and
+    `{"exists": true}`, the pattern forms the template uses), from where the last run stopped
+    (a checkpoint file) or, the first time, from the stream's end;
   - batches of BatchSize, invoked through the watcher's Lambda invoke API;
-  - retries: MaximumRetryAttempts, from the first record named (or the whole batch after an
-    error), 1, 2, 4 ... seconds apart (on AWS, retries follow at once); BisectBatchOnFunctionError
-    is not emulated;
-  - then the batch's description goes to an SQS queue on moto (users-api-hook-deliveries-dlq)
-    and the poller moves past it.
+  - retries: MaximumRetryAttempts (-1: until it succeeds), from the first record named (or the
+    whole batch after an error), 1, 2, 4 ... seconds apart, at most 30 (on AWS, retries follow
+    at once); BisectBatchOnFunctionError is not emulated;
+  - then the batch's description goes to an SQS queue on moto (users-api-FUNCTION-dlq) and the
+    poller moves past it.
 
-usage: python scripts/stream_poller.py MOTO_URL LOGS_TABLE WATCHER_URL TEMPLATE CHECKPOINT
+usage: python scripts/stream_poller.py MOTO_URL LOGS_TABLE WATCHER_URL TEMPLATE CHECKPOINT FUNCTION
 """
 
 import json
@@ -28,8 +29,6 @@ import urllib.request
 import boto3
 import yaml
 
-FUNCTION = "hook-deliveries"
-DEAD_LETTER_QUEUE = "users-api-hook-deliveries-dlq"
 POLL_SECONDS = 0.5
 
 
@@ -40,27 +39,29 @@ class Template(yaml.SafeLoader):
 Template.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 
-def mapping_settings(template_path):
+def mapping_settings(template_path, function):
     with open(template_path) as f:
         template = yaml.load(f, Loader=Template)
     for resource in template["Resources"].values():
         binary = (resource.get("Metadata") or {}).get("BuildProperties", {}).get("Binary")
-        if binary != FUNCTION:
+        if binary != function:
             continue
         for event in resource["Properties"]["Events"].values():
             if event["Type"] == "DynamoDB":
                 properties = event["Properties"]
                 patterns = [json.loads(f["Pattern"]) for f in properties["FilterCriteria"]["Filters"]]
                 return patterns, properties["BatchSize"], properties["MaximumRetryAttempts"]
-    raise SystemExit(f"template.yaml has no DynamoDB stream event for {FUNCTION}")
+    raise SystemExit(f"template.yaml has no DynamoDB stream event for {function}")
 
 
 def matches(pattern, value):
-    """EventBridge-style matching: a dict descends, a list names the values allowed."""
+    """EventBridge-style matching: a dict descends, a list names the values allowed (or, as
+    {"exists": true}, that there is one)."""
     if isinstance(pattern, dict):
         return isinstance(value, dict) and all(matches(p, value.get(k)) for k, p in pattern.items())
     if isinstance(pattern, list):
-        return value in pattern
+        return any((value is not None) == p["exists"] if isinstance(p, dict) else value == p
+                   for p in pattern)
     return pattern == value
 
 
@@ -76,7 +77,7 @@ def as_event_record(record):
 
 
 class Poller:
-    def __init__(self, moto_url, table, watcher_url, template_path, checkpoint_path):
+    def __init__(self, moto_url, table, watcher_url, template_path, checkpoint_path, function):
         session = dict(endpoint_url=moto_url, region_name="us-east-1",
                        aws_access_key_id="test", aws_secret_access_key="test")
         self.dynamodb = boto3.client("dynamodb", **session)
@@ -84,7 +85,8 @@ class Poller:
         self.sqs = boto3.client("sqs", **session)
         self.table = table
         self.watcher_url = watcher_url
-        self.patterns, self.batch_size, self.retries = mapping_settings(template_path)
+        self.function = function
+        self.patterns, self.batch_size, self.retries = mapping_settings(template_path, function)
         self.checkpoint_path = checkpoint_path
         self.iterators = {}
 
@@ -104,6 +106,7 @@ class Poller:
     def iterator(self, arn, shard):
         if shard not in self.iterators:
             after = self.checkpoint().get(shard)
+            # A fresh start reads from the end either way: the stack's tables are its own.
             latest = {"ShardIteratorType": "LATEST"}
             try:
                 kind = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after} if after else latest
@@ -132,22 +135,25 @@ class Poller:
 
     def invoke(self, batch):
         """The batch items to retry: [] when all went, None when the function failed."""
-        url = f"{self.watcher_url}/2015-03-31/functions/{FUNCTION}/invocations"
+        url = f"{self.watcher_url}/2015-03-31/functions/{self.function}/invocations"
         request = urllib.request.Request(url, data=json.dumps({"Records": batch}, default=str).encode(),
                                          method="POST", headers={"content-type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=120) as reply:
                 answer = json.loads(reply.read())
         except (urllib.error.URLError, TimeoutError, ValueError) as err:
-            print(f"stream poller: {FUNCTION} failed: {err}", file=sys.stderr)
+            print(f"stream poller: {self.function} failed: {err}", file=sys.stderr)
             return None
+        if answer is None:  # a function without partial batch answers: all went
+            return []
         if not isinstance(answer, dict) or "errorMessage" in answer:
-            print(f"stream poller: {FUNCTION} failed: {answer}", file=sys.stderr)
+            print(f"stream poller: {self.function} failed: {answer}", file=sys.stderr)
             return None
         return [f["itemIdentifier"] for f in answer.get("batchItemFailures") or []]
 
     def deliver(self, batch):
-        for attempt in range(self.retries + 1):
+        attempt = 0
+        while True:
             failed = self.invoke(batch)
             if failed == []:
                 return
@@ -155,22 +161,25 @@ class Poller:
                 first = next((i for i, r in enumerate(batch)
                               if r["dynamodb"]["SequenceNumber"] in failed), 0)
                 batch = batch[first:]
-            if attempt < self.retries:
-                time.sleep(2 ** attempt)
+            if 0 <= self.retries <= attempt:
+                break
+            time.sleep(min(2 ** attempt, 30))
+            attempt += 1
         self.dead_letter(batch)
 
     def dead_letter(self, batch):
-        queue = self.sqs.create_queue(QueueName=DEAD_LETTER_QUEUE)["QueueUrl"]
+        name = f"users-api-{self.function}-dlq"
+        queue = self.sqs.create_queue(QueueName=name)["QueueUrl"]
         sequences = [r["dynamodb"]["SequenceNumber"] for r in batch]
-        body = {"requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": FUNCTION},
+        body = {"requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": self.function},
                 "DDBStreamBatchInfo": {"streamArn": self.table, "startSequenceNumber": sequences[0],
                                        "endSequenceNumber": sequences[-1], "batchSize": len(batch)}}
         self.sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(body))
-        print(f"stream poller: {len(batch)} records dead-lettered to {DEAD_LETTER_QUEUE}", file=sys.stderr)
+        print(f"stream poller: {len(batch)} records dead-lettered to {name}", file=sys.stderr)
 
 
 def main():
-    if len(sys.argv) != 6:
+    if len(sys.argv) != 7:
         raise SystemExit(__doc__)
     poller = Poller(*sys.argv[1:])
     # An empty batch first: the watcher builds the function now, not at the first change.

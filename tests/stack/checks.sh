@@ -81,6 +81,9 @@ echo "stack: $invoked events invoked, $files files in events/"
 echo "stack: webhooks end to end (the stream poller, hook-deliveries, a receiver here)"
 .venv/bin/python tests/stack/webhooks.py "$STACK_BASE_URL" "$token" "http://127.0.0.1:$MOTO_PORT"
 
+echo "stack: log counters end to end (the stream poller, log-counts)"
+.venv/bin/python tests/stack/log_counts.py "$STACK_BASE_URL" "$token" "http://127.0.0.1:$MOTO_PORT"
+
 echo "stack: schemathesis against $STACK_BASE_URL/api/swagger.json"
 # Its defaults: every phase (stateful too), both modes (valid and invalid inputs, bodies that
 # are not UTF-8 included). Run from a scratch folder: Hypothesis writes its database into the
