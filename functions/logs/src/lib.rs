@@ -59,6 +59,12 @@ impl App {
         })
     }
 
+    /// The same function taking totals from the log counters from `n` on (tests use 0).
+    pub fn with_counted_below(mut self, n: u64) -> Self {
+        self.logs = self.logs.with_counted_below(n);
+        self
+    }
+
     /// The same function with another `enableCap` limit (tests use a small one).
     pub fn with_count_cap(mut self, cap: u64) -> Self {
         self.count_cap = cap;
@@ -136,5 +142,6 @@ fn parse_filter(query: &Query) -> Result<LogFilter> {
         success: None,
         start,
         end,
+        uncounted: false,
     })
 }

@@ -18,7 +18,8 @@
 
 use aws_sdk_dynamodb::{Client, types::AttributeValue};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use super::StoreError;
 use super::batch::batch_get;
@@ -43,6 +44,29 @@ const MARKER_TTL_SECS: i64 = 2 * 86_400;
 /// Whether a logs-table id is one of the counting items rather than an entry.
 pub fn is_count_item(id: &str) -> bool {
     id.starts_with(PREFIX)
+}
+
+/// How long a reader keeps what it read of `count#since` while older entries are still being
+/// counted (once they are, it never changes again): every list reads that one item otherwise,
+/// which would cap all log lists together at one item's read rate.
+const START_CACHE: Duration = Duration::from_secs(60);
+
+/// When counting began, and whether older entries are counted.
+#[derive(Clone, Copy, Debug)]
+struct Start {
+    since: i64,
+    legacy_counted: bool,
+}
+
+impl Start {
+    fn of(item: &Item) -> Self {
+        Self {
+            since: number(item, "since").unwrap_or(i64::MAX),
+            legacy_counted: item
+                .get("legacyCounted")
+                .is_some_and(|v| matches!(v, AttributeValue::Bool(true))),
+        }
+    }
 }
 
 /// What the counters say for one filter.
@@ -113,8 +137,8 @@ fn total_of(id: &str) -> &str {
 /// The counter items whose sum is the number of entries matching `filter`, when counters
 /// answer it: no filter, or only one of user, app and key, with no time window.
 fn counters_for(filter: &LogFilter) -> Option<Vec<String>> {
-    let LogFilter { hook_id, user_id, application_id, key, success, start, end } = filter;
-    if hook_id.is_some() || success.is_some() || start.is_some() || end.is_some() {
+    let LogFilter { hook_id, user_id, application_id, key, success, start, end, uncounted } = filter;
+    if hook_id.is_some() || success.is_some() || start.is_some() || end.is_some() || *uncounted {
         return None;
     }
     match (user_id, application_id, key) {
@@ -146,11 +170,19 @@ pub struct LogCounts {
     table: String,
     since: Arc<OnceLock<i64>>,
     start_margin_ms: i64,
+    /// The reader's copy of [`Start`], with when it was read.
+    start: Arc<Mutex<Option<(Instant, Start)>>>,
 }
 
 impl LogCounts {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), since: Arc::default(), start_margin_ms: START_MARGIN_MS }
+        Self {
+            client,
+            table: table.into(),
+            since: Arc::default(),
+            start_margin_ms: START_MARGIN_MS,
+            start: Arc::default(),
+        }
     }
 
     /// Counting begins this long after the first entry seen, not [`START_MARGIN_MS`] (tests
@@ -163,18 +195,29 @@ impl LogCounts {
     /// The counters for `filter`, or `None` when they do not answer it or counting has not begun.
     pub async fn tally(&self, filter: &LogFilter) -> Result<Option<Tally>, StoreError> {
         let Some(ids) = counters_for(filter) else { return Ok(None) };
-        let keys = ids.iter().map(|id| id_key(id)).chain([id_key(SINCE_ID)]).collect();
+        let known = *self.start.lock().unwrap();
+        let known = known.filter(|(read, start)| start.legacy_counted || read.elapsed() < START_CACHE);
+        let mut keys: Vec<Item> = ids.iter().map(|id| id_key(id)).collect();
+        if known.is_none() {
+            keys.push(id_key(SINCE_ID));
+        }
         let items = batch_get(&self.client, &self.table, keys, false, "log counters").await?;
         let is = |item: &Item, id: &str| item.get("id").and_then(|v| v.as_s().ok()).is_some_and(|v| v == id);
-        let Some(start) = items.iter().find(|item| is(item, SINCE_ID)) else { return Ok(None) };
+        let start = match known {
+            Some((_, start)) => start,
+            None => {
+                let Some(item) = items.iter().find(|item| is(item, SINCE_ID)) else { return Ok(None) };
+                let start = Start::of(item);
+                *self.start.lock().unwrap() = Some((Instant::now(), start));
+                start
+            }
+        };
         let counted: i64 =
             items.iter().filter(|item| !is(item, SINCE_ID)).filter_map(|i| number(i, "n")).sum();
         Ok(Some(Tally {
             counted: counted.max(0) as u64,
-            since: number(start, "since").unwrap_or(i64::MAX),
-            legacy_counted: start
-                .get("legacyCounted")
-                .is_some_and(|v| matches!(v, AttributeValue::Bool(true))),
+            since: start.since,
+            legacy_counted: start.legacy_counted,
         }))
     }
 
@@ -319,8 +362,8 @@ pub async fn count_legacy(client: &Client, table: &str, entries: &[Item]) -> Res
     let Some(start) = counts.read(SINCE_ID).await? else {
         return Ok("log counters: not started yet (the log-counts function has seen no entry); run migrate again later".into());
     };
-    let since = number(&start, "since").unwrap_or(i64::MAX);
-    if start.get("legacyCounted").is_some_and(|v| matches!(v, AttributeValue::Bool(true))) {
+    let Start { since, legacy_counted } = Start::of(&start);
+    if legacy_counted {
         return Ok("log counters: entries from before counting began are counted".into());
     }
     let mut counted = 0;
@@ -358,8 +401,7 @@ pub async fn count_legacy(client: &Client, table: &str, entries: &[Item]) -> Res
 pub fn check(items: &[Item]) -> Vec<String> {
     let is = |item: &&Item, id: &str| item.get("id").and_then(|v| v.as_s().ok()).is_some_and(|v| v == id);
     let Some(start) = items.iter().find(|item| is(item, SINCE_ID)) else { return Vec::new() };
-    let since = number(start, "since").unwrap_or(i64::MAX);
-    let legacy_counted = start.get("legacyCounted").is_some_and(|v| matches!(v, AttributeValue::Bool(true)));
+    let Start { since, legacy_counted } = Start::of(start);
     let mut expected: BTreeMap<String, i64> = BTreeMap::new();
     let mut uncounted = 0;
     for entry in items.iter().filter_map(Entry::of) {
