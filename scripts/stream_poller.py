@@ -9,7 +9,7 @@ on-failure SQS queue. This does the same against moto, with the settings read fr
 template.yaml (the one place they are written):
   - records matching one of the mapping's filter patterns (equality, lists of values and
     `{"exists": true}`, the pattern forms the template uses), from where the last run stopped
-    (a checkpoint file) or, the first time, from the stream's end;
+    (a checkpoint file) or, the first time, from the mapping's StartingPosition;
   - batches of BatchSize, invoked through the watcher's Lambda invoke API;
   - retries: MaximumRetryAttempts (-1: until it succeeds), from the first record named (or the
     whole batch after an error), 1, 2, 4 ... seconds apart, at most 30 (on AWS, retries follow
@@ -50,7 +50,8 @@ def mapping_settings(template_path, function):
             if event["Type"] == "DynamoDB":
                 properties = event["Properties"]
                 patterns = [json.loads(f["Pattern"]) for f in properties["FilterCriteria"]["Filters"]]
-                return patterns, properties["BatchSize"], properties["MaximumRetryAttempts"]
+                return (patterns, properties["BatchSize"], properties["MaximumRetryAttempts"],
+                        properties["StartingPosition"])
     raise SystemExit(f"template.yaml has no DynamoDB stream event for {function}")
 
 
@@ -65,9 +66,10 @@ def matches(pattern, value):
     return pattern == value
 
 
-def as_event_record(record):
-    """A boto3 stream record as Lambda hands it over (JSON: times as epoch seconds)."""
-    record = dict(record)
+def as_event_record(record, stream_arn):
+    """A boto3 stream record as Lambda hands it over (JSON: times as epoch seconds; the
+    stream's ARN, whose label says when it was turned on)."""
+    record = dict(record, eventSourceARN=stream_arn)
     data = dict(record["dynamodb"])
     created = data.get("ApproximateCreationDateTime")
     if created is not None and not isinstance(created, (int, float)):
@@ -86,7 +88,7 @@ class Poller:
         self.table = table
         self.watcher_url = watcher_url
         self.function = function
-        self.patterns, self.batch_size, self.retries = mapping_settings(template_path, function)
+        self.patterns, self.batch_size, self.retries, self.start = mapping_settings(template_path, function)
         self.checkpoint_path = checkpoint_path
         self.iterators = {}
 
@@ -106,10 +108,10 @@ class Poller:
     def iterator(self, arn, shard):
         if shard not in self.iterators:
             after = self.checkpoint().get(shard)
-            # A fresh start reads from the end either way: the stack's tables are its own.
             latest = {"ShardIteratorType": "LATEST"}
+            first = {"ShardIteratorType": self.start}
             try:
-                kind = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after} if after else latest
+                kind = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after} if after else first
                 found = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard, **kind)
             except self.streams.exceptions.ClientError:
                 # A checkpoint this stream no longer holds (the tables were reset): start at its end.
@@ -126,7 +128,7 @@ class Poller:
             out = self.streams.get_records(ShardIterator=self.iterator(arn, shard_id), Limit=100)
             self.iterators[shard_id] = out.get("NextShardIterator") or self.iterators[shard_id]
             records = out["Records"]
-            wanted = [as_event_record(r) for r in records
+            wanted = [as_event_record(r, arn) for r in records
                       if any(matches(p, r) for p in self.patterns)]
             for start in range(0, len(wanted), self.batch_size):
                 self.deliver(wanted[start:start + self.batch_size])

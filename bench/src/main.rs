@@ -17,6 +17,7 @@ mod scale;
 mod setup;
 mod size;
 mod stats;
+mod totals;
 mod warm;
 
 use serde_json::json;
@@ -26,7 +27,8 @@ use std::time::Instant;
 use report::{Section, table};
 use setup::{Fixture, Setup};
 
-const SECTIONS: &[&str] = &["size", "cold", "warm", "calls", "ceilings", "cost", "argon2", "scale", "memory"];
+const SECTIONS: &[&str] =
+    &["size", "cold", "warm", "calls", "ceilings", "cost", "argon2", "scale", "totals", "memory"];
 
 struct Options {
     quick: bool,
@@ -100,6 +102,9 @@ async fn main() {
     }
     if wants("scale") {
         sections.push(scale::measure(&setup).await);
+    }
+    if wants("totals") {
+        sections.push(totals::measure(&setup).await);
     }
     if wants("memory") {
         sections.push(memory::measure(&setup, &fixture).await);

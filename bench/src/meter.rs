@@ -21,6 +21,9 @@ pub struct Call {
     /// DynamoDB item size of everything the call returned (attribute names + values).
     pub item_bytes: u64,
     pub items: u64,
+    /// Items a Query or Scan read, matched or not (`ScannedCount`): what a `Select=COUNT`
+    /// Query is billed on, though it returns none.
+    pub scanned: u64,
     /// The request's JSON body: its tables, keys and items (for where each call lands).
     #[serde(skip)]
     pub request: Value,
@@ -69,7 +72,15 @@ impl Intercept for Meter {
         let body = request.body().bytes().unwrap_or_default();
         let request_bytes = body.len() as u64;
         let request = serde_json::from_slice(body).unwrap_or(Value::Null);
-        let call = Call { operation, request_bytes, response_bytes: 0, item_bytes: 0, items: 0, request };
+        let call = Call {
+            operation,
+            request_bytes,
+            response_bytes: 0,
+            item_bytes: 0,
+            items: 0,
+            scanned: 0,
+            request,
+        };
         let mut calls = self.0.lock().unwrap();
         // The attempt's own slot: calls run side by side (a sharded read sends 16), so the
         // answer must find its request by index, not as the last one sent.
@@ -85,13 +96,15 @@ impl Intercept for Meter {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let body = context.response().body().bytes().unwrap_or_default();
-        let (items, item_bytes) =
-            serde_json::from_slice::<Value>(body).map(|v| returned_items(&v)).unwrap_or((0, 0));
+        let response = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+        let (items, item_bytes) = returned_items(&response);
+        let scanned = response.get("ScannedCount").and_then(Value::as_u64).unwrap_or(0);
         let Some(Slot(slot)) = cfg.load::<Slot>().cloned() else { return Ok(()) };
         if let Some(call) = self.0.lock().unwrap().get_mut(slot) {
             call.response_bytes = body.len() as u64;
             call.item_bytes = item_bytes;
             call.items = items;
+            call.scanned = scanned;
         }
         Ok(())
     }

@@ -152,16 +152,23 @@ impl Setup {
 impl InProcess {
     /// Sends an API Gateway event to the function that serves its path, as Lambda would.
     pub async fn send(&self, event: &[u8]) -> (u16, Value) {
+        let (status, body, _) = self.send_reading(event, "").await;
+        (status, body)
+    }
+
+    /// [`Self::send`], with the answer's `header` too.
+    pub async fn send_reading(&self, event: &[u8], header: &str) -> (u16, Value, Option<String>) {
         let request = lambda_http::request::from_str(std::str::from_utf8(event).expect("UTF-8"))
             .expect("a valid API Gateway event");
         let (response, _access_line) = self.functions.send(request).await;
         let status = response.status().as_u16();
+        let header = response.headers().get(header).and_then(|v| v.to_str().ok()).map(str::to_string);
         let body = match response.body() {
             lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap_or(json!(text)),
             lambda_http::Body::Binary(bytes) => serde_json::from_slice(bytes).unwrap_or(Value::Null),
             _ => Value::Null,
         };
-        (status, body)
+        (status, body, header)
     }
 }
 

@@ -75,12 +75,15 @@ impl Env {
         items.sort_by_key(|item| item["createdKey"].as_s().unwrap().clone());
         let last =
             items.last().map(|item| item["createdKey"].as_s().unwrap().clone()).unwrap_or(after.to_string());
+        // Lambda names the stream each record came from; its label says when it was turned on.
+        let table = self.client.describe_table().table_name(&self.config.tables.logs).send().await.unwrap();
+        let stream = table.table.and_then(|t| t.latest_stream_arn).expect("the logs table streams");
         let records: Vec<Value> = items
             .into_iter()
             .enumerate()
             .map(|(i, item)| {
                 let image = serde_json::to_value(serde_dynamo::Item::from(item)).unwrap();
-                json!({"eventID": format!("e{i}"), "eventName": "INSERT", "eventSource": "aws:dynamodb",
+                json!({"eventID": format!("e{i}"), "eventName": "INSERT", "eventSource": "aws:dynamodb", "eventSourceARN": stream,
                        "dynamodb": {"NewImage": image, "SequenceNumber": next_sequence_number(), "StreamViewType": "NEW_AND_OLD_IMAGES"}})
             })
             .collect();

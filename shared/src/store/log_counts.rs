@@ -12,9 +12,11 @@
 //! its first record and holding its last. Lambda retries a failed batch from that same first
 //! record, so a retry finds the marker, skips what it covered, and counts only the rest.
 //!
-//! Counting starts at `since`: entries created from then on are all in the stream (see
-//! [`START_MARGIN_MS`]). Older ones, on a deployment upgraded to counters, are counted at read
-//! time until `usersctl migrate` has counted them (marking each, so its removal is subtracted).
+//! Counting starts at `since`, when the stream was turned on (its label, in every record's
+//! source ARN): every entry created from then on was written after it, so is in the stream,
+//! which the mapping reads from its start (`TRIM_HORIZON`). On a new table that is all of them.
+//! Older ones, on a deployment upgraded to counters, are counted at read time until
+//! `usersctl migrate` has counted them (marking each, so its removal is subtracted).
 
 use aws_sdk_dynamodb::{Client, types::AttributeValue};
 use std::collections::{BTreeMap, HashMap};
@@ -23,8 +25,9 @@ use std::time::{Duration, Instant};
 
 use super::StoreError;
 use super::batch::batch_get;
+use super::logs::LOG_KIND;
 use super::logs::LogFilter;
-use super::shards::{every_shard, shard_of};
+use super::shards::{every_shard, read_all, shard_of};
 use super::tx::{Expression, Item, Transaction};
 use crate::stream::StreamRecord;
 
@@ -34,10 +37,6 @@ const MARKER_PREFIX: &str = "count#batch#";
 /// Each record moves at most three counters besides the shared total: 32 records and their
 /// marker stay under a transaction's 100 items.
 const RECORDS_PER_WRITE: usize = 32;
-/// Counting starts this long after the creation of the first entry the consumer sees. An entry
-/// is written within its request (API Gateway ends one at 29 s), so any entry created a minute
-/// after an entry in the stream was written after the stream's reader began.
-const START_MARGIN_MS: i64 = 60_000;
 /// Markers outlive the stream's 24-hour retention, after which no retry can come.
 const MARKER_TTL_SECS: i64 = 2 * 86_400;
 
@@ -169,27 +168,13 @@ pub struct LogCounts {
     client: Client,
     table: String,
     since: Arc<OnceLock<i64>>,
-    start_margin_ms: i64,
     /// The reader's copy of [`Start`], with when it was read.
     start: Arc<Mutex<Option<(Instant, Start)>>>,
 }
 
 impl LogCounts {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-            since: Arc::default(),
-            start_margin_ms: START_MARGIN_MS,
-            start: Arc::default(),
-        }
-    }
-
-    /// Counting begins this long after the first entry seen, not [`START_MARGIN_MS`] (tests
-    /// count from the first entry).
-    pub fn with_start_margin(mut self, margin_ms: i64) -> Self {
-        self.start_margin_ms = margin_ms;
-        self
+        Self { client, table: table.into(), since: Arc::default(), start: Arc::default() }
     }
 
     /// The counters for `filter`, or `None` when they do not answer it or counting has not begun.
@@ -225,9 +210,8 @@ impl LogCounts {
     pub async fn apply(&self, records: &[StreamRecord]) -> Result<(), StoreError> {
         let images: Vec<(&StreamRecord, Option<Item>)> =
             records.iter().map(|record| (record, image(record))).collect();
-        let first_created =
-            images.iter().filter_map(|(_, item)| Entry::of(item.as_ref()?).map(|e| e.created_at)).min();
-        let Some(since) = self.since(first_created).await? else { return Ok(()) };
+        let stream_started = records.iter().find_map(StreamRecord::stream_started);
+        let Some(since) = self.since(stream_started).await? else { return Ok(()) };
         let mut rest = &images[..];
         while !rest.is_empty() {
             let chunk = &rest[..rest.len().min(RECORDS_PER_WRITE)];
@@ -295,17 +279,22 @@ impl LogCounts {
     }
 
     /// When counting began, fixing it now (from the first entry seen) if nobody has.
-    async fn since(&self, first_created: Option<i64>) -> Result<Option<i64>, StoreError> {
+    async fn since(&self, stream_started: Option<i64>) -> Result<Option<i64>, StoreError> {
         if let Some(since) = self.since.get() {
             return Ok(Some(*since));
         }
         let mut found = self.read(SINCE_ID).await?.and_then(|item| number(&item, "since"));
         if found.is_none()
-            && let Some(first) = first_created
+            && let Some(since) = stream_started
         {
+            // Older entries exist only on a table that had entries before this stream (a
+            // deployment upgraded to counters); without them there is nothing to migrate.
+            let older =
+                read_all(every_shard(LOG_KIND), |partition| self.any_before(partition, since)).await?;
             let item = HashMap::from([
                 ("id".to_string(), AttributeValue::S(SINCE_ID.into())),
-                ("since".to_string(), AttributeValue::N((first + self.start_margin_ms).to_string())),
+                ("since".to_string(), AttributeValue::N(since.to_string())),
+                ("legacyCounted".to_string(), AttributeValue::Bool(!older.contains(&true))),
             ]);
             let (condition, _, _) = Expression::absent("id").into_parts();
             let put = self.client.put_item().table_name(&self.table).set_item(Some(item));
@@ -324,6 +313,23 @@ impl LogCounts {
             let _ = self.since.set(since);
         }
         Ok(found)
+    }
+
+    /// Whether one shard of `byTime` holds an entry created before `since`.
+    async fn any_before(&self, partition: String, since: i64) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("byTime")
+            .key_condition_expression("kind = :p AND createdKey < :s")
+            .expression_attribute_values(":p", AttributeValue::S(partition))
+            .expression_attribute_values(":s", AttributeValue::S(format!("{since:015}")))
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk(e, "log counters"))?;
+        Ok(out.count > 0)
     }
 
     async fn read(&self, id: &str) -> Result<Option<Item>, StoreError> {

@@ -155,7 +155,13 @@ pub async fn ensure_tables(client: &Client, names: &TableNames) -> Result<Vec<St
                     (true, Some(view)) if view != StreamViewType::NewAndOldImages => {
                         let off = StreamSpecification::builder().stream_enabled(false).build();
                         set_stream(client, name, off.expect("flag is set")).await?;
-                        enable_stream(client, name).await?;
+                        enable_stream(client, name).await.map_err(|err| {
+                            StoreError::Other(format!(
+                                "{name}: its stream of new images was turned off, but one of new and old \
+                                 images could not be turned on ({err}). DynamoDB allows it; moto does \
+                                 not re-enable a stream: recreate the table (scripts/stack --fresh)"
+                            ))
+                        })?;
                         created.push(format!("{name} stream of new and old images"));
                     }
                     _ => {}
