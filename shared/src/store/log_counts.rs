@@ -37,6 +37,9 @@ const MARKER_PREFIX: &str = "count#batch#";
 /// Each record moves at most three counters besides the shared total: 32 records and their
 /// marker stay under a transaction's 100 items.
 const RECORDS_PER_WRITE: usize = 32;
+/// Tries again of a transaction another batch's raced (jittered pauses of up to 64 ms) before
+/// the batch fails and Lambda retries it.
+const CONFLICT_RETRIES: u32 = 8;
 /// Markers outlive the stream's 24-hour retention, after which no retry can come.
 const MARKER_TTL_SECS: i64 = 2 * 86_400;
 
@@ -255,19 +258,33 @@ impl LogCounts {
             return Ok(None);
         }
         let marker_id = format!("{MARKER_PREFIX}{first}");
-        let mut tx = Transaction::new();
         let expires = crate::domain::now_ms() / 1000 + MARKER_TTL_SECS;
-        let marker = HashMap::from([
-            ("id".to_string(), AttributeValue::S(marker_id.clone())),
-            ("last".to_string(), AttributeValue::S(last.clone())),
-            ("expiresAt".to_string(), AttributeValue::N(expires.to_string())),
-        ]);
-        tx.put("marker", &self.table, marker, Some(Expression::absent("id")));
-        for (id, delta) in deltas {
-            let add = Expression::new("ADD n :d").value(":d", AttributeValue::N(delta.to_string()));
-            tx.update("counter", &self.table, id_key(&id), add, None);
+        let transaction = || {
+            let mut tx = Transaction::new();
+            let marker = HashMap::from([
+                ("id".to_string(), AttributeValue::S(marker_id.clone())),
+                ("last".to_string(), AttributeValue::S(last.clone())),
+                ("expiresAt".to_string(), AttributeValue::N(expires.to_string())),
+            ]);
+            tx.put("marker", &self.table, marker, Some(Expression::absent("id")));
+            for (id, delta) in &deltas {
+                let add = Expression::new("ADD n :d").value(":d", AttributeValue::N(delta.to_string()));
+                tx.update("counter", &self.table, id_key(id), add, None);
+            }
+            tx
+        };
+        // Batches of other stream shards move the same shared counters at the same moment; a
+        // transaction that meets one is cancelled whole, so it is tried again here rather
+        // than failing (and delaying) the batch.
+        let mut result = transaction().commit(&self.client).await;
+        for attempt in 1..=CONFLICT_RETRIES {
+            if !matches!(result, Err(StoreError::TransactionConflict)) {
+                break;
+            }
+            crate::user_service::pause_before_retry(attempt + 2).await;
+            result = transaction().commit(&self.client).await;
         }
-        match tx.commit(&self.client).await {
+        match result {
             Ok(()) => Ok(None),
             Err(StoreError::ConditionFailed { items }) if items.contains(&"marker") => {
                 let marker = self.read(&marker_id).await?;

@@ -23,7 +23,7 @@ const MAX_ATTEMPTS: u32 = 12;
 
 /// A random pause before retrying a write that lost a race: up to 2^attempt ms, capped at
 /// 64 ms, so that contenders spread out instead of colliding again in lockstep.
-async fn pause_before_retry(attempt: u32) {
+pub(crate) async fn pause_before_retry(attempt: u32) {
     let mut byte = [0u8; 2];
     getrandom::fill(&mut byte).expect("the OS random source is available");
     let ceiling = 1u64 << attempt.min(6);
