@@ -69,7 +69,9 @@ pub fn measure() -> Section {
             zip <= BUDGET_BYTES,
         ));
     };
-    for name in ["users", "passwords", "logs", "hooks", "hook-deliveries", "oidc", "docs", "hello"] {
+    for name in
+        ["users", "passwords", "logs", "log-counts", "hooks", "hook-deliveries", "oidc", "docs", "hello"]
+    {
         let mut row = vec![format!("`{name}`")];
         for (binary, arch) in [Some((Setup::binary(name), arch)), sam_artefact(name)].into_iter().flatten() {
             let Ok(meta) = std::fs::metadata(&binary) else {
