@@ -90,7 +90,8 @@ class Poller:
         self.function = function
         self.patterns, self.batch_size, self.retries, self.start = mapping_settings(template_path, function)
         self.checkpoint_path = checkpoint_path
-        self.iterators = {}
+        # Shards this poller has looked at since it started.
+        self.seen = set()
 
     def checkpoint(self):
         try:
@@ -105,19 +106,21 @@ class Poller:
         with open(self.checkpoint_path, "w") as f:
             json.dump(state, f)
 
-    def iterator(self, arn, shard):
-        if shard not in self.iterators:
-            after = self.checkpoint().get(shard)
-            latest = {"ShardIteratorType": "LATEST"}
-            first = {"ShardIteratorType": self.start}
-            try:
-                kind = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after} if after else first
-                found = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard, **kind)
-            except self.streams.exceptions.ClientError:
-                # A checkpoint this stream no longer holds (the tables were reset): start at its end.
-                found = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard, **latest)
-            self.iterators[shard] = found["ShardIterator"]
-        return self.iterators[shard]
+    def records_after(self, arn, shard):
+        """The shard's records after the checkpoint (or from its start), from an iterator taken
+        afresh on every poll: moto puts a copy of a table (and of its stream) in its place when
+        a transaction on it fails, which leaves an iterator taken earlier reading a stream that
+        nothing writes to any more."""
+        after = self.checkpoint().get(shard)
+        kind = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after} if after
+                else {"ShardIteratorType": "TRIM_HORIZON"})
+        try:
+            found = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard, **kind)
+        except self.streams.exceptions.ClientError:
+            # A checkpoint this stream no longer holds (the tables were reset): from its start.
+            found = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                                    ShardIteratorType="TRIM_HORIZON")
+        return self.streams.get_records(ShardIterator=found["ShardIterator"], Limit=100)["Records"]
 
     def poll_once(self):
         arn = self.dynamodb.describe_table(TableName=self.table)["Table"].get("LatestStreamArn")
@@ -125,9 +128,13 @@ class Poller:
             return
         for shard in self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
             shard_id = shard["ShardId"]
-            out = self.streams.get_records(ShardIterator=self.iterator(arn, shard_id), Limit=100)
-            self.iterators[shard_id] = out.get("NextShardIterator") or self.iterators[shard_id]
-            records = out["Records"]
+            records = self.records_after(arn, shard_id)
+            if shard_id not in self.seen and self.start == "LATEST" and shard_id not in self.checkpoint():
+                # StartingPosition LATEST: what the shard held before this mapping began is passed over.
+                while records:
+                    self.save(shard_id, records[-1]["dynamodb"]["SequenceNumber"])
+                    records = self.records_after(arn, shard_id)
+            self.seen.add(shard_id)
             wanted = [as_event_record(r, arn) for r in records
                       if any(matches(p, r) for p in self.patterns)]
             for start in range(0, len(wanted), self.batch_size):
@@ -192,7 +199,6 @@ def main():
             poller.poll_once()
         except Exception as err:  # the emulator restarting, a shard closing: start over
             print(f"stream poller: {err}", file=sys.stderr)
-            poller.iterators.clear()
             time.sleep(2)
         time.sleep(POLL_SECONDS)
 
