@@ -54,7 +54,7 @@ impl Aws {
             .region(Region::new(region))
             .credentials_provider(SharedCredentialsProvider::new(credentials))
             .http_client(http_client(Trust::for_endpoint(custom.as_deref())))
-            .timeout_config(timeout_config(Timeouts::default()))
+            .timeout_config(timeout_config(Timeouts::from_environment()?))
             .retry_config(retry_config())
             .build();
         Ok(Self { sdk, endpoints_from_environment: true })
@@ -144,6 +144,27 @@ impl Default for Timeouts {
 }
 
 impl Timeouts {
+    /// The defaults, or `SDK_ATTEMPT_TIMEOUT_MS` / `SDK_OPERATION_TIMEOUT_MS` where set: an
+    /// emulator slower than DynamoDB (moto under a fuzzer, on the local stack) needs longer.
+    pub fn from_environment() -> Result<Self, String> {
+        let millis = |name: &str, default: Duration| -> Result<Duration, String> {
+            match env(name) {
+                None => Ok(default),
+                Some(value) => value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|ms| *ms > 0)
+                    .map(Duration::from_millis)
+                    .ok_or(format!("{name} must be a number of milliseconds, not {value:?}")),
+            }
+        };
+        Ok(Self {
+            connect: CONNECT_TIMEOUT,
+            attempt: millis("SDK_ATTEMPT_TIMEOUT_MS", ATTEMPT_TIMEOUT)?,
+            operation: millis("SDK_OPERATION_TIMEOUT_MS", OPERATION_TIMEOUT)?,
+        })
+    }
+
     /// For commands a person runs (table creation, scans): seconds, not milliseconds.
     pub fn patient() -> Self {
         Self {
