@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -137,6 +138,9 @@ def main():
         identity_event = not stream and "/identities/" in event["rawPath"] \
             and event["requestContext"]["http"]["method"] != "PUT"
         text = text.replace(PLACEHOLDER_USER, stack.sample_user(with_identity=identity_event))
+    if stream:
+        # Made now: a hook gets only the changes made once it exists.
+        text = text.replace("1795788000000", str(int(time.time() * 1000)))
     text = text.replace("REPLACE_WITH_ACCESS_TOKEN", stack.token)
     text = text.replace("REPLACE_WITH_BASE64_CLIENT_ID_AND_SECRET", stack.basic)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:

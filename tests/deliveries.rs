@@ -252,3 +252,21 @@ impl TaggedOrString for serde_norway::Value {
         matches!(self, serde_norway::Value::Tagged(_) | serde_norway::Value::String(_))
     }
 }
+
+#[tokio::test]
+async fn a_hook_gets_only_the_changes_made_once_it_exists() {
+    let env = local_env().await;
+    let receiver = Receiver::start().await;
+    env.create_user(json!({"username": "before_the_hook"})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    hook(&env, &["User.Created"], &receiver.url).await;
+    let (event, _) = env.log_stream_since("").await;
+    let deliveries = Deliveries::new(&env.config, env.client.clone()).unwrap();
+    assert_eq!(deliveries.handle(event).await.unwrap(), BatchResponse::default());
+    assert!(receiver.received().is_empty(), "the change was made before the hook existed");
+    env.create_user(json!({"username": "after_the_hook"})).await;
+    let (event, _) = env.log_stream_since("").await;
+    deliveries.handle(event).await.unwrap();
+    assert_eq!(receiver.received().len(), 1);
+    assert_eq!(receiver.received()[0].json()["data"]["username"], "after_the_hook");
+}

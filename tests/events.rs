@@ -182,7 +182,10 @@ async fn every_stream_event_is_delivered() {
     let deliveries = hooks::delivery::Deliveries::new(&env.config, env.client.clone()).unwrap();
     let mut count = 0;
     for entry in std::fs::read_dir(events_dir().join("streams")).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        // Made now, as scripts/invoke makes it: a hook gets only the changes made once it exists.
+        let text = std::fs::read_to_string(entry.unwrap().path())
+            .unwrap()
+            .replace("1795788000000", &shared::domain::now_ms().to_string());
         let event: hooks::delivery::StreamEvent = serde_json::from_str(&text).unwrap();
         let answer = deliveries.handle(event).await.unwrap();
         assert!(answer.batch_item_failures.is_empty(), "{answer:?}");

@@ -146,7 +146,10 @@ impl Deliveries {
         // endpoint holds back only its own hook's later events of that user.
         let mut lanes: BTreeMap<(&str, &str), Vec<&Change>> = BTreeMap::new();
         for change in &changes {
-            for hook in hooks.iter().filter(|hook| hook.wants(change.trigger.event)) {
+            // As in Logto, where a change triggers the hooks there are when it is made: a hook
+            // created while older changes were still in the stream does not get them.
+            let existed = |hook: &&Hook| hook.created_at <= change.entry.created_at;
+            for hook in hooks.iter().filter(|hook| hook.wants(change.trigger.event)).filter(existed) {
                 lanes.entry((hook.id.as_str(), change.user_id.as_str())).or_default().push(change);
             }
         }
