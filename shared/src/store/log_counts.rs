@@ -156,6 +156,10 @@ fn id_key(id: &str) -> Item {
     HashMap::from([("id".to_string(), AttributeValue::S(id.to_string()))])
 }
 
+fn has_id(item: &Item, id: &str) -> bool {
+    item.get("id").and_then(|v| v.as_s().ok()).is_some_and(|v| v == id)
+}
+
 fn number(item: &Item, name: &str) -> Option<i64> {
     item.get(name)?.as_n().ok()?.parse().ok()
 }
@@ -190,18 +194,17 @@ impl LogCounts {
             keys.push(id_key(SINCE_ID));
         }
         let items = batch_get(&self.client, &self.table, keys, false, "log counters").await?;
-        let is = |item: &Item, id: &str| item.get("id").and_then(|v| v.as_s().ok()).is_some_and(|v| v == id);
         let start = match known {
             Some((_, start)) => start,
             None => {
-                let Some(item) = items.iter().find(|item| is(item, SINCE_ID)) else { return Ok(None) };
+                let Some(item) = items.iter().find(|item| has_id(item, SINCE_ID)) else { return Ok(None) };
                 let start = Start::of(item);
                 *self.start.lock().unwrap() = Some((Instant::now(), start));
                 start
             }
         };
         let counted: i64 =
-            items.iter().filter(|item| !is(item, SINCE_ID)).filter_map(|i| number(i, "n")).sum();
+            items.iter().filter(|item| !has_id(item, SINCE_ID)).filter_map(|i| number(i, "n")).sum();
         Ok(Some(Tally {
             counted: counted.max(0) as u64,
             since: start.since,
@@ -288,8 +291,8 @@ impl LogCounts {
             Ok(()) => Ok(None),
             Err(StoreError::ConditionFailed { items }) if items.contains(&"marker") => {
                 let marker = self.read(&marker_id).await?;
-                let last = marker.as_ref().and_then(|m| m.get("last")?.as_s().ok().cloned());
-                Ok(Some(last.unwrap_or_else(|| last_of(chunk))))
+                let covered = marker.as_ref().and_then(|m| m.get("last")?.as_s().ok().cloned());
+                Ok(Some(covered.unwrap_or_else(|| last.clone())))
             }
             Err(err) => Err(err),
         }
@@ -363,10 +366,6 @@ impl LogCounts {
     }
 }
 
-fn last_of(chunk: &[(&StreamRecord, Option<Item>)]) -> String {
-    chunk[chunk.len() - 1].0.dynamodb.sequence_number.clone()
-}
-
 /// The image a record counts by: the new one of an insert, the old one of a removal.
 fn image(record: &StreamRecord) -> Option<Item> {
     let image = match record.event_name.as_str() {
@@ -422,8 +421,7 @@ pub async fn count_legacy(client: &Client, table: &str, entries: &[Item]) -> Res
 /// `usersctl check`: each total the counters hold against the entries of the table (run when
 /// the stream is drained: counters trail it). Problems, one sentence each.
 pub fn check(items: &[Item]) -> Vec<String> {
-    let is = |item: &&Item, id: &str| item.get("id").and_then(|v| v.as_s().ok()).is_some_and(|v| v == id);
-    let Some(start) = items.iter().find(|item| is(item, SINCE_ID)) else { return Vec::new() };
+    let Some(start) = items.iter().find(|item| has_id(item, SINCE_ID)) else { return Vec::new() };
     let Start { since, legacy_counted } = Start::of(start);
     let mut expected: BTreeMap<String, i64> = BTreeMap::new();
     let mut uncounted = 0;
