@@ -70,6 +70,52 @@ async fn exact_mode_with_several_values() {
     assert_eq!(search(&env, &format!("search.id={id}&mode=exact")).await, ["amy"]);
 }
 
+/// The users `query` finds, and the DynamoDB calls it took (from its access line).
+async fn search_with_calls(env: &Env, query: &str) -> (Vec<String>, u32) {
+    let mut request =
+        integration_tests::request(lambda_http::http::Method::GET, &format!("/api/users?{query}"), None);
+    request.headers_mut().insert("authorization", env.admin_authorization.parse().unwrap());
+    let (response, line) = env.gateway(request).await;
+    let reply = integration_tests::Reply::from(response);
+    assert_eq!(reply.status, 200, "{query}: {}", reply.body);
+    (names(&reply.body), line.record.dynamodb.calls)
+}
+
+#[tokio::test]
+async fn an_exact_id_or_email_is_read_by_key_not_from_an_index() {
+    let env = seeded().await;
+    let id = env.get("/api/users?search.name=amy").await.body[0]["id"].as_str().unwrap().to_string();
+    // The email's guard, its owner and the page (or the owner by id, and the page): a
+    // field index would read all 16 write shards of the value's partition, one Query each.
+    for (query, found, calls) in [
+        ("search.primaryEmail=dan@GAMMA.io&mode.primaryEmail=exact".to_string(), vec!["dan"], 3),
+        (format!("search.id={id}&mode.id=exact"), vec!["amy"], 2),
+        ("search.primaryEmail=nobody@gamma.io&mode.primaryEmail=exact".into(), vec![], 1),
+        // AND reads by the key and filters by the rest.
+        (
+            "search.primaryEmail=eve@beta.io&search.name=%25e%25&joint=and&mode.primaryEmail=exact".into(),
+            vec!["eve"],
+            3,
+        ),
+        (
+            "search.primaryEmail=eve@beta.io&search.name=amy&joint=and&mode.primaryEmail=exact".into(),
+            vec![],
+            2,
+        ),
+    ] {
+        assert_eq!(
+            search_with_calls(&env, &query).await,
+            (found.iter().map(|s| s.to_string()).collect(), calls),
+            "{query}"
+        );
+    }
+    // Read-after-write: found the moment it is created (strongly consistent reads of the
+    // user's own items, where a global index is only eventually consistent).
+    env.create_user(json!({ "name": "fay", "primaryEmail": "fay@delta.io" })).await;
+    let (found, _) = search_with_calls(&env, "search.primaryEmail=fay@delta.io&mode=exact").await;
+    assert_eq!(found, ["fay"]);
+}
+
 #[tokio::test]
 async fn joint_or_and_and() {
     let env = seeded().await;

@@ -54,6 +54,11 @@ pub fn held(user: &User, username_case_sensitive: bool) -> Vec<Guard> {
     }
 }
 
+/// The key of an email's guard: emails are unique whatever their case.
+pub fn email_guard_key(email: &str) -> String {
+    format!("email#{}", email.to_lowercase())
+}
+
 /// The guards a user's values call for now. The username guard folds case when usernames are
 /// case-insensitive.
 pub fn guards(user: &User, username_case_sensitive: bool) -> Vec<Guard> {
@@ -64,7 +69,7 @@ pub fn guards(user: &User, username_case_sensitive: bool) -> Vec<Guard> {
         add(GuardKind::Username, format!("username#{folded}"));
     }
     if let Some(email) = user.primary_email.as_deref().filter(|e| !e.is_empty()) {
-        add(GuardKind::Email, format!("email#{}", email.to_lowercase()));
+        add(GuardKind::Email, email_guard_key(email));
     }
     if let Some(phone) = user.primary_phone.as_deref().filter(|p| !p.is_empty()) {
         match crate::domain::Phone::normalize(phone) {

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::StoreError;
-use super::guards::{Guard, guards, held};
+use super::guards::{Guard, email_guard_key, guards, held};
 use super::logs::{DynamoLogs, log_item};
 use super::shards::{
     COUNTER_SHARDS, every_shard, every_shard_among, newest_in_partition, newest_of, read_all, sharded_among,
@@ -22,7 +22,7 @@ use super::user_store::{
 use crate::config::Lockout;
 use crate::domain::User;
 use crate::domain::log::LogEntry;
-use crate::domain::search::{Field, IndexHint, Search, SearchRow};
+use crate::domain::search::{Condition, Field, IndexHint, Search, SearchRow};
 
 pub use item::{decode, field_index, rewritten};
 use item::{decode_row, encode, first_char, key, projection, user_pk};
@@ -159,6 +159,38 @@ impl DynamoUsers {
             rows.extend(shards.into_iter().flatten());
         }
         Ok(rows)
+    }
+
+    /// The rows of exact values of a field whose values are keys: an id names its user's item,
+    /// an email its uniqueness guard (lower-cased, as the index folds it), whose owner is the
+    /// one user holding it. Point reads of those users' own items, strongly consistent: no
+    /// index partition shared with other requests, and a user is found the moment it is
+    /// written. `None` for the other fields (a username's guard depends on the case setting
+    /// it was written under, a phone's on the phone metadata of the day).
+    async fn key_lookup(
+        &self,
+        field: Field,
+        values: &[String],
+        budget: &ReadBudget,
+    ) -> Result<Option<Vec<SearchRow>>, StoreError> {
+        // Longer than any stored key can be (DynamoDB's index keys stop at 1,024 bytes), so
+        // nothing has it, and DynamoDB would refuse the read.
+        let values = values.iter().filter(|v| v.len() <= 1024);
+        let ids: Vec<String> = match field {
+            Field::Id => values.cloned().collect(),
+            Field::PrimaryEmail => {
+                let keys = values.map(|v| key(email_guard_key(v))).collect();
+                let guards = self.batch_get(keys, true, "guard").await?;
+                budget.spend(guards.len())?;
+                guards.iter().filter_map(|g| g.get("userId")?.as_s().ok().cloned()).collect()
+            }
+            _ => return Ok(None),
+        };
+        let unique: HashSet<String> = ids.into_iter().collect();
+        let users =
+            self.batch_get(unique.iter().map(|id| key(user_pk(id))).collect(), true, "search").await?;
+        budget.spend(users.len())?;
+        users.into_iter().map(decode_row).collect::<Result<_, _>>().map(Some)
     }
 
     /// The items at `keys`, in no particular order; absent ones are left out.
@@ -439,7 +471,18 @@ impl UserStore for DynamoUsers {
         // OR needs every condition served by an index; AND needs just one to narrow.
         let lookups: Option<Vec<_>> = match search.joint {
             Joint::Or => hints.iter().map(|(c, h)| h.clone().map(|h| (*c, h))).collect(),
-            Joint::And => hints.iter().find_map(|(c, h)| h.clone().map(|h| vec![(*c, h)])),
+            // The one read by key when there is one (cheapest, and reads no shared partition).
+            Joint::And => {
+                let by_key = |c: &&Condition, h: &Option<IndexHint>| {
+                    matches!(h, Some(IndexHint::Exact(_)))
+                        && matches!(c.field, Some(Field::Id | Field::PrimaryEmail))
+                };
+                let chosen = hints
+                    .iter()
+                    .find(|(c, h)| by_key(c, h))
+                    .or_else(|| hints.iter().find(|(_, h)| h.is_some()));
+                chosen.map(|(c, h)| vec![(*c, h.clone().expect("chosen for its hint"))])
+            }
         };
         let budget = ReadBudget::new(self.search_read_limit);
         let Some(lookups) = lookups else {
@@ -449,7 +492,15 @@ impl UserStore for DynamoUsers {
         let mut rows = Vec::new();
         for (condition, hint) in lookups {
             for field in condition.fields() {
-                for row in self.field_lookup(field, &hint, &budget).await? {
+                let by_key = match &hint {
+                    IndexHint::Exact(values) => self.key_lookup(field, values, &budget).await?,
+                    IndexHint::Prefix(_) => None,
+                };
+                let found = match by_key {
+                    Some(rows) => rows,
+                    None => self.field_lookup(field, &hint, &budget).await?,
+                };
+                for row in found {
                     if seen.insert(row.id.clone()) {
                         rows.push(row);
                     }
