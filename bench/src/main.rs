@@ -70,20 +70,31 @@ async fn main() {
     let fixture = Fixture::create(&setup, &functions, &setup.config).await;
 
     let mut sections: Vec<Section> = Vec::new();
+    // Each section says how long it took, so a slow one shows where a run's time goes.
+    let mut lap = Instant::now();
+    let mut timed = |name: &str| {
+        eprintln!("==> section {name}: {:.0} s", lap.elapsed().as_secs_f64());
+        lap = Instant::now();
+    };
     if wants("size") {
         sections.push(size::measure());
+        timed("size");
     }
     if wants("cold") {
         sections.push(cold::measure(&setup, &fixture).await);
+        timed("cold");
     }
     if wants("warm") {
         sections.push(warm::measure(&setup, &fixture).await);
+        timed("warm");
     }
     if wants("calls") || wants("ceilings") || wants("cost") {
         // On tables of its own: small (moto's transactions copy the whole table, and slow
         // down as it grows), and the section deletes its user.
         let config = setup.fresh_tables().await;
-        let functions = setup.in_process_on(&config, shared::aws::Timeouts::default()).await;
+        let functions = setup
+            .in_process_on(&config, shared::aws::Timeouts::from_environment().expect("valid SDK timeouts"))
+            .await;
         let fixture = Fixture::create(&setup, &functions, &config).await;
         let (section, routes) = calls::measure(&setup, &functions, &fixture).await;
         if wants("calls") {
@@ -96,18 +107,23 @@ async fn main() {
         if wants("cost") {
             sections.push(ceilings::cost(&loads));
         }
+        timed("calls, ceilings and cost");
     }
     if wants("argon2") {
         sections.push(argon::measure(options.quick));
+        timed("argon2");
     }
     if wants("scale") {
         sections.push(scale::measure(&setup).await);
+        timed("scale");
     }
     if wants("totals") {
         sections.push(totals::measure(&setup).await);
+        timed("totals");
     }
     if wants("memory") {
         sections.push(memory::measure(&setup, &fixture).await);
+        timed("memory");
     }
     let elapsed = started.elapsed().as_secs_f64();
     write(&options, &sections, elapsed);

@@ -131,7 +131,12 @@ impl Setup {
 
     /// The functions built in-process on a metered client, as their binaries build them.
     pub async fn in_process(&self) -> InProcess {
-        self.in_process_on(&self.config, shared::aws::Timeouts::default()).await
+        // As the functions read them under Lambda: `scripts/bench` gives the emulator longer,
+        // so a slow answer is measured, not retried (a create retried after its first attempt
+        // went through would find its username taken: the emulator ignores the transaction's
+        // idempotency token, DynamoDB honours it).
+        let timeouts = shared::aws::Timeouts::from_environment().expect("valid SDK timeouts");
+        self.in_process_on(&self.config, timeouts).await
     }
 
     /// The same, on other tables and with other SDK timeouts.
