@@ -78,13 +78,13 @@ files="$(find events -name '*.json' | wc -l)"
 echo "stack: $invoked events invoked, $files files in events/"
 [ "$invoked" = "$files" ]
 
-echo "stack: webhooks end to end (the stream poller, hook-deliveries, a receiver here)"
+echo "stack: $(date -u +%T) webhooks end to end (the stream poller, hook-deliveries, a receiver here)"
 .venv/bin/python tests/stack/webhooks.py "$STACK_BASE_URL" "$token" "http://127.0.0.1:$MOTO_PORT"
 
-echo "stack: log counters end to end (the stream poller, log-counts)"
+echo "stack: $(date -u +%T) log counters end to end (the stream poller, log-counts)"
 .venv/bin/python tests/stack/log_counts.py "$STACK_BASE_URL" "$token" "http://127.0.0.1:$MOTO_PORT"
 
-echo "stack: schemathesis against $STACK_BASE_URL/api/swagger.json"
+echo "stack: $(date -u +%T) schemathesis against $STACK_BASE_URL/api/swagger.json"
 # Its defaults: every phase (stateful too), both modes (valid and invalid inputs, bodies that
 # are not UTF-8 included). Run from a scratch folder: Hypothesis writes its database into the
 # working directory, and the watcher restarts the functions on any change in the repository.
@@ -93,6 +93,6 @@ repo="$PWD"
     -H "Authorization: Bearer $token" --max-examples 5 \
     --checks not_a_server_error,response_schema_conformance --request-timeout 30 --seed 1)
 
-echo "stack: @logto/api against $STACK_BASE_URL"
+echo "stack: $(date -u +%T) @logto/api against $STACK_BASE_URL"
 (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 node --test tests/node/
