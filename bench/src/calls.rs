@@ -60,7 +60,8 @@ fn cases(fixture: &Fixture, log_id: &str) -> Vec<Case> {
             "GET",
             format!("/api/users?search.primaryEmail={email}&mode.primaryEmail=exact"),
             None,
-            &sharded(&["BatchGetItem"]),
+            // By key: the email's guard, its owner, the page.
+            &["BatchGetItem", "BatchGetItem", "BatchGetItem"],
         ),
         case(
             "GET /api/users prefix username",
@@ -130,13 +131,20 @@ fn cases(fixture: &Fixture, log_id: &str) -> Vec<Case> {
             &["GetItem", "UpdateItem", "PutItem"],
         ),
         case("GET …/has-password", "GET", format!("{u}/has-password"), None, READ),
-        case("GET /api/logs", "GET", "/api/logs?page_size=20".into(), None, &sharded(&sharded(&[]))),
+        // The page, and the total: the counters, then (a log this small) counted.
+        case(
+            "GET /api/logs",
+            "GET",
+            "/api/logs?page_size=20".into(),
+            None,
+            &sharded(&sharded(&["BatchGetItem"])),
+        ),
         case(
             "GET /api/logs?userId=",
             "GET",
             format!("/api/logs?userId={}", fixture.user_id),
             None,
-            &["Query", "Query"],
+            &["BatchGetItem", "Query", "Query"],
         ),
         case("GET /api/logs/{id}", "GET", format!("/api/logs/{log_id}"), None, READ),
         case("GET /oidc/jwks", "GET", "/oidc/jwks".into(), None, &[]),
