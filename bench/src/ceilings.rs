@@ -87,7 +87,10 @@ impl Tables {
         let logical = self.defs.get(table).map_or(table, |d| d.logical_id);
         let (base, sharded) = unsharded(value);
         let place = format!("{logical} / {index}");
-        if sharded && (index != "table" || base.starts_with("counter#")) {
+        // Sharded items of a table: the user counter's shards, and the log counters' (a
+        // user's own log counter, `count#user#<id>`, is not sharded).
+        let counter = base.starts_with("counter#") || base.starts_with("count#");
+        if sharded && (index != "table" || counter) {
             // A field index's partition is a first letter: name it by its index alone.
             let base =
                 if index.starts_with("by") && base.chars().count() == 1 { "a letter".into() } else { base };
