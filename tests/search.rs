@@ -91,6 +91,13 @@ async fn an_exact_id_or_email_is_read_by_key_not_from_an_index() {
         ("search.primaryEmail=dan@GAMMA.io&mode.primaryEmail=exact".to_string(), vec!["dan"], 3),
         (format!("search.id={id}&mode.id=exact"), vec!["amy"], 2),
         ("search.primaryEmail=nobody@gamma.io&mode.primaryEmail=exact".into(), vec![], 1),
+        // The same email twice (once in other case): one key, read once.
+        (
+            "search.primaryEmail=dan@gamma.io&search.primaryEmail=DAN@gamma.io&mode.primaryEmail=exact"
+                .into(),
+            vec!["dan"],
+            3,
+        ),
         // AND reads by the key and filters by the rest.
         (
             "search.primaryEmail=eve@beta.io&search.name=%25e%25&joint=and&mode.primaryEmail=exact".into(),

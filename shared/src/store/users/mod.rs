@@ -173,18 +173,21 @@ impl DynamoUsers {
         values: &[String],
         budget: &ReadBudget,
     ) -> Result<Option<Vec<SearchRow>>, StoreError> {
-        // Longer than any stored key can be (DynamoDB's index keys stop at 1,024 bytes), so
-        // nothing has it, and DynamoDB would refuse the read.
-        let values = values.iter().filter(|v| v.len() <= 1024);
+        if !read_by_key(field) {
+            return Ok(None);
+        }
+        // Once each (a batch read refuses a key twice), and none longer than any stored key
+        // can be (DynamoDB's index keys stop at 1,024 bytes): nothing has it, and DynamoDB
+        // would refuse the read.
+        let values: HashSet<&String> = values.iter().filter(|v| v.len() <= 1024).collect();
         let ids: Vec<String> = match field {
-            Field::Id => values.cloned().collect(),
             Field::PrimaryEmail => {
-                let keys = values.map(|v| key(email_guard_key(v))).collect();
+                let keys = values.into_iter().map(|v| key(email_guard_key(v))).collect();
                 let guards = self.batch_get(keys, true, "guard").await?;
                 budget.spend(guards.len())?;
                 guards.iter().filter_map(|g| g.get("userId")?.as_s().ok().cloned()).collect()
             }
-            _ => return Ok(None),
+            _ => values.into_iter().cloned().collect(),
         };
         let unique: HashSet<String> = ids.into_iter().collect();
         let users =
@@ -241,6 +244,12 @@ impl DynamoUsers {
             .filter_map(|(created, item)| Some((created, item.get("id")?.as_s().ok()?.clone())))
             .collect())
     }
+}
+
+/// Whether an exact search on this field is read by key (`DynamoUsers::key_lookup`): ids and
+/// emails are unique, so each value names one user's own items.
+fn read_by_key(field: Field) -> bool {
+    matches!(field, Field::Id | Field::PrimaryEmail)
 }
 
 impl UserStore for DynamoUsers {
@@ -474,8 +483,7 @@ impl UserStore for DynamoUsers {
             // The one read by key when there is one (cheapest, and reads no shared partition).
             Joint::And => {
                 let by_key = |c: &&Condition, h: &Option<IndexHint>| {
-                    matches!(h, Some(IndexHint::Exact(_)))
-                        && matches!(c.field, Some(Field::Id | Field::PrimaryEmail))
+                    matches!(h, Some(IndexHint::Exact(_))) && c.field.is_some_and(read_by_key)
                 };
                 let chosen = hints
                     .iter()
