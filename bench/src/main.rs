@@ -92,9 +92,7 @@ async fn main() {
         // On tables of its own: small (moto's transactions copy the whole table, and slow
         // down as it grows), and the section deletes its user.
         let config = setup.fresh_tables().await;
-        let functions = setup
-            .in_process_on(&config, shared::aws::Timeouts::from_environment().expect("valid SDK timeouts"))
-            .await;
+        let functions = setup.in_process_on(&config, Setup::timeouts()).await;
         let fixture = Fixture::create(&setup, &functions, &config).await;
         let (section, routes) = calls::measure(&setup, &functions, &fixture).await;
         if wants("calls") {

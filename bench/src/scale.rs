@@ -1,4 +1,4 @@
-//! Scale: the same reads with 1k, 10k (and 100k) users loaded, in-process on the metered
+//! Scale: the same reads with 1k, 10k and 100k users loaded (quick mode: 1k and 3k), in-process on the metered
 //! client, next to the emulator's own floor at each size (a raw `GetItem`, a raw exact
 //! `Query` on a field index). Cost (calls, item bytes) is the emulator-independent figure;
 //! moto answers index queries by scanning its whole table in Python, so its raw query floor

@@ -131,12 +131,15 @@ impl Setup {
 
     /// The functions built in-process on a metered client, as their binaries build them.
     pub async fn in_process(&self) -> InProcess {
-        // As the functions read them under Lambda: `scripts/bench` gives the emulator longer,
-        // so a slow answer is measured, not retried (a create retried after its first attempt
-        // went through would find its username taken: the emulator ignores the transaction's
-        // idempotency token, DynamoDB honours it).
-        let timeouts = shared::aws::Timeouts::from_environment().expect("valid SDK timeouts");
-        self.in_process_on(&self.config, timeouts).await
+        self.in_process_on(&self.config, Self::timeouts()).await
+    }
+
+    /// The SDK timeouts the functions read under Lambda: `scripts/bench` gives the emulator
+    /// longer, so a slow answer is measured, not retried (a create retried after its first
+    /// attempt went through would find its username taken: the emulator ignores the
+    /// transaction's idempotency token, DynamoDB honours it).
+    pub fn timeouts() -> shared::aws::Timeouts {
+        shared::aws::Timeouts::from_environment().expect("valid SDK timeouts")
     }
 
     /// The same, on other tables and with other SDK timeouts.
