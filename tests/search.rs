@@ -72,9 +72,7 @@ async fn exact_mode_with_several_values() {
 
 /// The users `query` finds, and the DynamoDB calls it took (from its access line).
 async fn search_with_calls(env: &Env, query: &str) -> (Vec<String>, u32) {
-    let mut request =
-        integration_tests::request(lambda_http::http::Method::GET, &format!("/api/users?{query}"), None);
-    request.headers_mut().insert("authorization", env.admin_authorization.parse().unwrap());
+    let request = env.admin_request(lambda_http::http::Method::GET, &format!("/api/users?{query}"), None);
     let (response, line) = env.gateway(request).await;
     let reply = integration_tests::Reply::from(response);
     assert_eq!(reply.status, 200, "{query}: {}", reply.body);

@@ -1,6 +1,7 @@
-//! Scale: the same reads with 1k, 10k and 100k users loaded (quick mode: 1k and 3k), in-process on the metered
-//! client, next to the emulator's own floor at each size (a raw `GetItem`, a raw exact
-//! `Query` on a field index). Cost (calls, item bytes) is the emulator-independent figure;
+//! Scale: the same reads with 1k, 10k and 100k users loaded (quick mode: 1k and 3k),
+//! in-process on the metered client, next to the emulator's own floor at each size (a raw
+//! `GetItem`, a raw exact `Query` on a field index, the raw key reads of an exact email).
+//! Cost (calls, item bytes) is the emulator-independent figure;
 //! moto answers index queries by scanning its whole table in Python, so its raw query floor
 //! grows with the table, and latency is judged against that floor.
 

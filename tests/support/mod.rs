@@ -133,12 +133,18 @@ impl Env {
         body: Option<Value>,
         headers: &[(&'static str, &str)],
     ) -> Reply {
-        let mut request = request(method, path, body);
-        request.headers_mut().insert("authorization", self.admin_authorization.parse().unwrap());
+        let mut request = self.admin_request(method, path, body);
         for (name, value) in headers {
             request.headers_mut().insert(*name, value.parse().expect("a valid header value"));
         }
         self.send(request).await
+    }
+
+    /// A request carrying the admin token, for a test that sends it itself.
+    pub fn admin_request(&self, method: Method, path: &str, body: Option<Value>) -> Request {
+        let mut request = request(method, path, body);
+        request.headers_mut().insert("authorization", self.admin_authorization.parse().unwrap());
+        request
     }
 
     /// Sends a request with this `Authorization` header (or none) to the function that serves

@@ -180,7 +180,7 @@ impl DynamoUsers {
         // can be (DynamoDB's index keys stop at 1,024 bytes): nothing has it, and DynamoDB
         // would refuse the read.
         let values: HashSet<&String> = values.iter().filter(|v| v.len() <= 1024).collect();
-        let ids: Vec<String> = match field {
+        let ids: HashSet<String> = match field {
             Field::PrimaryEmail => {
                 let keys = values.into_iter().map(|v| key(email_guard_key(v))).collect();
                 let guards = self.batch_get(keys, true, "guard").await?;
@@ -189,9 +189,7 @@ impl DynamoUsers {
             }
             _ => values.into_iter().cloned().collect(),
         };
-        let unique: HashSet<String> = ids.into_iter().collect();
-        let users =
-            self.batch_get(unique.iter().map(|id| key(user_pk(id))).collect(), true, "search").await?;
+        let users = self.batch_get(ids.iter().map(|id| key(user_pk(id))).collect(), true, "search").await?;
         budget.spend(users.len())?;
         users.into_iter().map(decode_row).collect::<Result<_, _>>().map(Some)
     }
