@@ -85,6 +85,9 @@ pub struct Config {
     /// `APP_CACHE_MS`: how long the token function keeps an app it read (a disabled app or a
     /// rotated secret takes effect within it); 0 reads the app on every request.
     pub app_cache_ms: u64,
+    /// `LIST_CACHE_MS`: how long an instance keeps a list page it read from shared index
+    /// partitions (`store::list_cache`); 0 (the default; the template sets 500) keeps none.
+    pub list_cache_ms: u64,
     /// `PUBLIC_BASE_URL`: the origin clients call (`https://users.example.com`), used in `Link`
     /// headers and discovery instead of anything the request says about itself.
     pub public_base_url: Option<String>,
@@ -119,6 +122,11 @@ pub const DEFAULT_HOOKS_TIMEOUT_MS: u64 = 5000;
 
 /// One read of an app's item a second per instance, instead of one per token request.
 pub const DEFAULT_APP_CACHE_MS: u64 = 1000;
+
+/// The template's `LIST_CACHE_MS` (its `ListCacheMilliseconds` default): 1,000 instances then
+/// read a page at most 2,000 times a second (`store::list_cache`). The code's own default is
+/// 0, none.
+pub const TEMPLATE_LIST_CACHE_MS: u64 = 500;
 
 impl Config {
     /// Reads `USERS_TABLE`, `LOGS_TABLE`, `APPS_TABLE`, `HOOKS_TABLE` (defaults `users-api-*`),
@@ -173,6 +181,7 @@ impl Config {
             lockout,
             search_read_limit,
             app_cache_ms: number("APP_CACHE_MS", DEFAULT_APP_CACHE_MS)?,
+            list_cache_ms: number("LIST_CACHE_MS", 0)?,
             page_token_secret,
             page_token_secret_id: non_empty("PAGE_TOKEN_SECRET_ID"),
             public_base_url,
@@ -212,12 +221,18 @@ impl Config {
             lockout: Lockout::default(),
             search_read_limit: DEFAULT_SEARCH_READ_LIMIT,
             app_cache_ms: DEFAULT_APP_CACHE_MS,
+            list_cache_ms: 0,
             page_token_secret: None,
             page_token_secret_id: None,
             public_base_url: None,
             hooks_allow_local_urls: false,
             hooks_timeout_ms: DEFAULT_HOOKS_TIMEOUT_MS,
         }
+    }
+
+    /// A list cache as `LIST_CACHE_MS` sets it (one per function instance).
+    pub fn list_cache(&self) -> crate::store::list_cache::ListCache {
+        crate::store::list_cache::ListCache::new(std::time::Duration::from_millis(self.list_cache_ms))
     }
 }
 

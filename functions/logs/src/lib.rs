@@ -11,6 +11,8 @@ use shared::auth::{Scope, Verifier};
 use shared::domain::Page;
 use shared::domain::log::parse_time;
 use shared::domain::user::created_key;
+use shared::store::StoreError;
+use shared::store::list_cache::ListCache;
 use shared::store::logs::{DynamoLogs, LogFilter};
 use shared::{Error, Result};
 
@@ -19,6 +21,7 @@ pub const COUNT_CAP: u64 = 10_000;
 
 pub struct App {
     logs: DynamoLogs,
+    list_cache: ListCache,
     verifier: Verifier,
     count_cap: u64,
     page_tokens: shared::api::PageTokens,
@@ -50,6 +53,7 @@ impl App {
     ) -> std::result::Result<Self, String> {
         Ok(Self {
             logs: DynamoLogs::new(client, &config.tables.logs, config.log_retention_days),
+            list_cache: config.list_cache(),
             verifier: Verifier::from_config(&config.auth)?,
             count_cap: COUNT_CAP,
             page_tokens: shared::api::PageTokens::new(
@@ -90,11 +94,19 @@ impl App {
         let cap = query.flag("enableCap").then_some(self.count_cap + 1);
         // One more than the page, to know whether another follows.
         // Side by side, each to its end even when the other fails (see `UserService::list`).
-        let (entries, count) = tokio::join!(
-            self.logs.page(&filter, offset, page.size + 1, after.as_deref()),
-            self.logs.total(&filter, cap)
-        );
-        let (mut entries, count) = (entries?, count?);
+        let read = async {
+            let (entries, count) = tokio::join!(
+                self.logs.page(&filter, offset, page.size + 1, after.as_deref()),
+                self.logs.total(&filter, cap)
+            );
+            Ok::<_, StoreError>((entries?, count?))
+        };
+        let (mut entries, count) = if filter.reads_one_owner() {
+            read.await?
+        } else {
+            let key = format!("logs {filter:?} {offset} {} {after:?} {cap:?}", page.size);
+            self.list_cache.read(key, read).await?
+        };
         let more = entries.len() as u64 > page.size;
         entries.truncate(page.size as usize);
         let next = if more { entries.last().map(|e| created_key(e.created_at, &e.id)) } else { None };

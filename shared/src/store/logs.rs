@@ -33,6 +33,14 @@ pub struct LogFilter {
     pub uncounted: bool,
 }
 
+impl LogFilter {
+    /// Whether it reads one user's or one hook's own entries (`byUser`, `byHook`): a partition
+    /// no other user's or hook's requests share.
+    pub fn reads_one_owner(&self) -> bool {
+        self.user_id.is_some() || self.hook_id.is_some()
+    }
+}
+
 /// The item for `entry`, with the TTL attribute DynamoDB expires it by (epoch seconds).
 pub fn log_item(entry: &LogEntry, retention_days: u32) -> Result<Item, StoreError> {
     let mut item: Item =

@@ -22,6 +22,7 @@ use aws_sdk_dynamodb::operation::{
 use aws_sdk_dynamodb::types::{ConsumedCapacity, ReturnConsumedCapacity};
 use aws_smithy_runtime_api::box_error::BoxError;
 
+use super::list_cache::note_write;
 use crate::telemetry::note_dynamodb;
 
 #[derive(Debug)]
@@ -48,6 +49,23 @@ macro_rules! capacity_of {
             total += output.consumed_capacity().iter().map(units).sum::<f64>();
         })+
         total
+    }};
+}
+
+/// Whether `$value` (an operation's input or output) is one of a write.
+macro_rules! is_write {
+    ($value:expr) => {{
+        let value = $value;
+        value.downcast_ref::<PutItemInput>().is_some()
+            || value.downcast_ref::<UpdateItemInput>().is_some()
+            || value.downcast_ref::<DeleteItemInput>().is_some()
+            || value.downcast_ref::<BatchWriteItemInput>().is_some()
+            || value.downcast_ref::<TransactWriteItemsInput>().is_some()
+            || value.downcast_ref::<PutItemOutput>().is_some()
+            || value.downcast_ref::<UpdateItemOutput>().is_some()
+            || value.downcast_ref::<DeleteItemOutput>().is_some()
+            || value.downcast_ref::<BatchWriteItemOutput>().is_some()
+            || value.downcast_ref::<TransactWriteItemsOutput>().is_some()
     }};
 }
 
@@ -80,6 +98,9 @@ impl Intercept for Metering {
             TransactGetItemsInput,
             TransactWriteItemsInput
         );
+        if is_write!(input) {
+            note_write();
+        }
         note_dynamodb(|d| d.calls += 1);
         Ok(())
     }
@@ -100,6 +121,14 @@ impl Intercept for Metering {
         _components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        match context.output_or_error() {
+            // Again once answered: a read that began while the write was in flight may hold
+            // what was there before it (see `list_cache`).
+            Ok(output) if is_write!(output) => note_write(),
+            // A failed call may be a write that landed (a timeout): as if it were.
+            Err(_) => note_write(),
+            _ => {}
+        }
         match context.output_or_error() {
             Ok(output) => {
                 let units = capacity_of!(output;

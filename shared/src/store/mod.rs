@@ -8,6 +8,7 @@ mod documents;
 mod error;
 pub mod guards;
 pub mod hooks;
+pub mod list_cache;
 pub mod log_counts;
 pub mod logs;
 #[cfg(test)]

@@ -134,6 +134,11 @@ pub trait UserStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
     /// A superset of the users that match `search`, as search rows.
     fn candidates(&self, search: &Search) -> impl Future<Output = Result<Vec<SearchRow>, StoreError>> + Send;
+    /// Whether `candidates` reads `search` by key alone (each value names one user's own
+    /// items, strongly consistent), not from an index partition other requests share.
+    fn reads_by_key(&self, _search: &Search) -> bool {
+        false
+    }
     /// Who holds each of these guards (for reporting conflicts before a write is attempted).
     fn guard_owners(
         &self,

@@ -15,6 +15,7 @@ use crate::domain::{JsonObject, Page, User, id, now_ms};
 use crate::error::{Error, Result};
 use crate::store::StoreError;
 use crate::store::guards::{GuardKind, guards, held};
+use crate::store::list_cache::ListCache;
 use crate::store::user_store::{Attempt, IDEMPOTENCY_LABEL, IdempotencyRecord, USER_LABEL, UserStore};
 
 /// Optimistic-concurrency retries before a contended write gives up (503). With the jittered
@@ -44,6 +45,8 @@ pub struct UserService<S> {
     store: S,
     username_case_sensitive: bool,
     lockout: Lockout,
+    /// List pages read from shared index partitions, kept for a moment (off unless set).
+    list_cache: ListCache,
 }
 
 fn taken(kind: GuardKind) -> Error {
@@ -150,7 +153,12 @@ fn record(key: &str, body_hash: &str, user: &User) -> IdempotencyRecord {
 
 impl<S: UserStore> UserService<S> {
     pub fn new(store: S, username_case_sensitive: bool, lockout: Lockout) -> Self {
-        Self { store, username_case_sensitive, lockout }
+        Self { store, username_case_sensitive, lockout, list_cache: ListCache::off() }
+    }
+
+    pub fn with_list_cache(mut self, list_cache: ListCache) -> Self {
+        self.list_cache = list_cache;
+        self
     }
 
     pub fn store(&self) -> &S {
@@ -168,7 +176,30 @@ impl<S: UserStore> UserService<S> {
     pub async fn list(&self, search: &Search, page: Page, after: Option<&str>) -> Result<Listing> {
         // One more than the page, to know whether another follows.
         let (offset, wanted) = (if after.is_some() { 0 } else { page.offset() }, page.size + 1);
-        let (mut ids, total) = if search.is_empty() {
+        let read = self.page_ids(search, offset, wanted, after);
+        let (mut ids, total) = if self.store.reads_by_key(search) {
+            // Read-after-write, and no partition shared with other requests: nothing to keep.
+            read.await?
+        } else {
+            let key = format!("users {search:?} {offset} {wanted} {after:?}");
+            self.list_cache.read(key, read).await?
+        };
+        let more = ids.len() as u64 > page.size;
+        ids.truncate(page.size as usize);
+        let users = self.store.get_many(&ids).await?;
+        let next = if more { users.last().map(User::created_key) } else { None };
+        Ok(Listing { users, total, next })
+    }
+
+    /// The ids of a page (up to `wanted` from `offset`, or after a cursor) and the total.
+    async fn page_ids(
+        &self,
+        search: &Search,
+        offset: u64,
+        wanted: u64,
+        after: Option<&str>,
+    ) -> Result<(Vec<String>, u64)> {
+        Ok(if search.is_empty() {
             // Side by side, and each to its end even when the other fails (`join!`, not
             // `try_join!`): no request is dropped in flight, so the access line's attempts and
             // throttles are the ones DynamoDB saw.
@@ -191,12 +222,7 @@ impl<S: UserStore> UserService<S> {
                 .map(|r| r.id)
                 .collect();
             (ids, total)
-        };
-        let more = ids.len() as u64 > page.size;
-        ids.truncate(page.size as usize);
-        let users = self.store.get_many(&ids).await?;
-        let next = if more { users.last().map(User::created_key) } else { None };
-        Ok(Listing { users, total, next })
+        })
     }
 
     /// Logto's create, checks in its order: body guard and password rules (already done by
@@ -605,6 +631,7 @@ pub fn from_config(
 ) -> UserService<crate::store::DynamoUsers> {
     let store = crate::store::DynamoUsers::new(client, config);
     UserService::new(store, config.username_case_sensitive, config.lockout)
+        .with_list_cache(config.list_cache())
 }
 
 #[cfg(test)]

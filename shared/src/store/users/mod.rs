@@ -244,6 +244,31 @@ impl DynamoUsers {
     }
 }
 
+/// The lookups that find a superset of `search`'s matches, each a condition and its index
+/// hint; `None` when only reading every user will do. OR needs every condition served by an
+/// index; AND needs just one to narrow: the one read by key when there is one (cheapest, and
+/// it reads no shared partition).
+fn lookups(search: &Search) -> Option<Vec<(&Condition, IndexHint)>> {
+    use crate::domain::search::Joint;
+    let mut hints: Vec<_> = search.conditions.iter().map(|c| (c, c.index_hint())).collect();
+    match search.joint {
+        Joint::Or => hints.into_iter().map(|(c, h)| h.map(|h| (c, h))).collect(),
+        Joint::And => {
+            let chosen = hints
+                .iter()
+                .position(|(c, h)| is_key_read(c, h.as_ref()))
+                .or_else(|| hints.iter().position(|(_, h)| h.is_some()))?;
+            let (condition, hint) = hints.swap_remove(chosen);
+            Some(vec![(condition, hint?)])
+        }
+    }
+}
+
+/// Whether a condition's lookup is read by key on every field it names.
+fn is_key_read(condition: &Condition, hint: Option<&IndexHint>) -> bool {
+    matches!(hint, Some(IndexHint::Exact(_))) && condition.fields().into_iter().all(read_by_key)
+}
+
 /// Whether an exact search on this field is read by key (`DynamoUsers::key_lookup`): ids and
 /// emails are unique, so each value names one user's own items.
 fn read_by_key(field: Field) -> bool {
@@ -473,25 +498,8 @@ impl UserStore for DynamoUsers {
     }
 
     async fn candidates(&self, search: &Search) -> Result<Vec<SearchRow>, StoreError> {
-        use crate::domain::search::Joint;
-        let hints: Vec<_> = search.conditions.iter().map(|c| (c, c.index_hint())).collect();
-        // OR needs every condition served by an index; AND needs just one to narrow.
-        let lookups: Option<Vec<_>> = match search.joint {
-            Joint::Or => hints.iter().map(|(c, h)| h.clone().map(|h| (*c, h))).collect(),
-            // The one read by key when there is one (cheapest, and reads no shared partition).
-            Joint::And => {
-                let by_key = |c: &&Condition, h: &Option<IndexHint>| {
-                    matches!(h, Some(IndexHint::Exact(_))) && c.field.is_some_and(read_by_key)
-                };
-                let chosen = hints
-                    .iter()
-                    .find(|(c, h)| by_key(c, h))
-                    .or_else(|| hints.iter().find(|(_, h)| h.is_some()));
-                chosen.map(|(c, h)| vec![(*c, h.clone().expect("chosen for its hint"))])
-            }
-        };
         let budget = ReadBudget::new(self.search_read_limit);
-        let Some(lookups) = lookups else {
+        let Some(lookups) = lookups(search) else {
             return self.all_rows(&budget).await;
         };
         let mut seen = HashSet::new();
@@ -514,6 +522,14 @@ impl UserStore for DynamoUsers {
             }
         }
         Ok(rows)
+    }
+
+    fn reads_by_key(&self, search: &Search) -> bool {
+        // No condition is no lookup: the newest users, from `byCreated`.
+        let by_key = |lookups: Vec<(&Condition, IndexHint)>| {
+            !lookups.is_empty() && lookups.iter().all(|(c, h)| is_key_read(c, Some(h)))
+        };
+        lookups(search).is_some_and(by_key)
     }
 
     async fn guard_owners(&self, guards: &[Guard]) -> Result<Vec<(Guard, String)>, StoreError> {
