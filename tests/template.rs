@@ -155,9 +155,15 @@ fn production_guardrails_are_present_and_parameterised() {
         "PublicBaseUrl",
         "LockoutMaxFailures",
         "LockoutWindowSeconds",
+        "ListCacheMilliseconds",
     ] {
         assert!(parameters[parameter].get("Default").is_some(), "{parameter} has a safe default");
     }
+    // The figure the list cache's bound and the benchmark's ceilings are computed for.
+    assert_eq!(
+        parameters["ListCacheMilliseconds"]["Default"].as_u64(),
+        Some(shared::config::TEMPLATE_LIST_CACHE_MS)
+    );
 
     let api = &resources["Api"]["Properties"];
     assert!(refers_to(&api["DefaultRouteSettings"]["ThrottlingRateLimit"], "ApiThrottlingRateLimit"));
@@ -191,6 +197,7 @@ fn production_guardrails_are_present_and_parameterised() {
         ("PUBLIC_BASE_URL", "PublicBaseUrl"),
         ("LOCKOUT_MAX_FAILURES", "LockoutMaxFailures"),
         ("LOCKOUT_WINDOW_SECS", "LockoutWindowSeconds"),
+        ("LIST_CACHE_MS", "ListCacheMilliseconds"),
     ] {
         assert!(refers_to(&environment[variable], parameter), "{variable}");
     }
