@@ -73,9 +73,11 @@ impl ListCache {
         if let Some(value) = self.remembered::<T>(&key, began) {
             return Ok(value);
         }
+        // Its age counts from before the read: what it holds may be that old.
+        let read_at = Instant::now();
         let value = read.await?;
         if self.writes.load(Ordering::SeqCst) == began {
-            self.remember(key, began, Arc::new(value.clone()));
+            self.remember(key, Entry { read_at, writes: began, value: Arc::new(value.clone()) });
         }
         Ok(value)
     }
@@ -87,16 +89,16 @@ impl ListCache {
         fresh.then(|| entry.value.downcast_ref::<T>().cloned()).flatten()
     }
 
-    fn remember(&self, key: String, writes: u64, value: Arc<dyn Any + Send + Sync>) {
+    fn remember(&self, key: String, entry: Entry) {
         let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if entries.len() >= MAX_ENTRIES {
             let ttl = self.ttl;
-            entries.retain(|_, e| e.read_at.elapsed() < ttl && e.writes == writes);
+            entries.retain(|_, e| e.read_at.elapsed() < ttl && e.writes == entry.writes);
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
         }
-        entries.insert(key, Entry { read_at: Instant::now(), writes, value });
+        entries.insert(key, entry);
     }
 }
 
