@@ -197,40 +197,70 @@ async fn token_request(setup: &Setup, functions: &InProcess, fixture: &Fixture) 
     (status, functions.meter.take())
 }
 
+/// `event` sent twice: the second one's calls and time.
+async fn send_twice(functions: &InProcess, event: &[u8]) -> (Vec<Call>, std::time::Duration) {
+    functions.send(event).await;
+    functions.meter.take();
+    let started = std::time::Instant::now();
+    functions.send(event).await;
+    (functions.meter.take(), started.elapsed())
+}
+
 /// One route's request as measured: its status, its DynamoDB calls and its time in-process.
 pub struct Measured {
     pub route: String,
     pub status: u16,
     pub calls: Vec<Call>,
     pub elapsed: std::time::Duration,
+    /// For a route whose instance keeps what it read (a list page for `LIST_CACHE_MS`, an app
+    /// for `APP_CACHE_MS`): the calls of the same request sent again within that time, and
+    /// the time.
+    pub again: Option<(Vec<Call>, std::time::Duration)>,
 }
 
 /// Sends every route once; the section of its calls, and what was measured (for the
-/// ceilings and cost sections).
-pub async fn measure(setup: &Setup, functions: &InProcess, fixture: &Fixture) -> (Section, Vec<Measured>) {
+/// ceilings and cost sections). `cached` is the same functions keeping list pages (for longer
+/// than the emulator takes to answer): each list is sent to it twice as well, for what a page
+/// asked again costs.
+pub async fn measure(
+    setup: &Setup,
+    functions: &InProcess,
+    cached: &InProcess,
+    fixture: &Fixture,
+) -> (Section, Vec<Measured>) {
     let (_, logs) = functions.send(&setup.event("GET", "/api/logs?page_size=1", None)).await;
     let log_id = logs[0]["id"].as_str().unwrap_or_default().to_string();
     functions.meter.take();
     let mut measured: Vec<(String, u16, Vec<Call>, Vec<&'static str>)> = Vec::new();
     let mut times = Vec::new();
+    let mut again = Vec::new();
     for case in cases(fixture, &log_id) {
         let started = std::time::Instant::now();
-        let (status, _) = functions.send(&setup.event(case.method, &case.path, case.body.as_ref())).await;
+        let event = setup.event(case.method, &case.path, case.body.as_ref());
+        let (status, _) = functions.send(&event).await;
         times.push(started.elapsed());
         measured.push((case.name.to_string(), status, functions.meter.take(), case.minimum));
+        let kept = case.method == "GET" && case.path.starts_with("/api/") && case.path.contains('?');
+        again.push(if kept { Some(send_twice(cached, &event).await) } else { None });
     }
     let started = std::time::Instant::now();
     let (status, calls) = token_request(setup, functions, fixture).await;
     times.push(started.elapsed());
     measured.push(("POST /oidc/token".into(), status, calls, vec!["GetItem", "PutItem"]));
+    token_request(setup, cached, fixture).await;
+    let started = std::time::Instant::now();
+    let (_, calls) = token_request(setup, cached, fixture).await;
+    again.push(Some((calls, started.elapsed())));
     let routes = measured
         .iter()
         .zip(times)
-        .map(|((route, status, calls, _), elapsed)| Measured {
+        .zip(again)
+        .map(|(((route, status, calls, _), elapsed), again)| Measured {
             route: route.clone(),
             status: *status,
             calls: calls.clone(),
             elapsed,
+            again,
         })
         .collect();
 

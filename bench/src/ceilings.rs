@@ -7,7 +7,9 @@
 //! users' requests reaches DynamoDB's per-partition limits (1,000 write units/s, 3,000 read
 //! units/s). A write-sharded value spreads over its shards, so its partitions each take a 1/16
 //! share of that value's units. Partitions of one user's own items (the user, its guards, its
-//! lockout window, its log entries) bound only that user's requests, listed apart.
+//! lockout window, its log entries) bound only that user's requests, listed apart. A route
+//! whose instance keeps what it read (a list page, an app) is measured asked again too: when
+//! that reads no shared partition, the first reads are bounded by instances, not requests.
 
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -16,6 +18,7 @@ use shared::store::schema::{self, Projection, TableDef};
 use shared::store::shards::{COUNTER_SHARDS, SHARDS};
 
 use crate::calls::Measured;
+use crate::meter::Call;
 use crate::meter::item_size;
 use crate::report::{Budget, Section, table};
 
@@ -23,6 +26,9 @@ const WRITE_LIMIT: f64 = 1_000.0;
 const READ_LIMIT: f64 = 3_000.0;
 /// The rate every route is sized for before any shared partition saturates.
 const TARGET: f64 = 10_000.0;
+/// Lambda's default concurrency per account and region: the instances a function may have
+/// unless the account asks for more.
+const DEFAULT_CONCURRENCY: f64 = 1_000.0;
 
 /// Published on-demand prices, us-east-1 (DynamoDB since its November 2024 price change;
 /// Lambda on arm64, the template's default architecture; HTTP API for the first 300 million).
@@ -37,6 +43,9 @@ const HTTP_API_REQUEST_PRICE: f64 = 1.00 / 1e6;
 enum Sharing {
     /// Every request of the route, spread over the value's write shards.
     Sharded,
+    /// Every request of the route, on one partition: the user counter as written before it
+    /// was sharded (still read, so that an unmigrated deployment's total is right).
+    Single,
     /// Every request of the route for one app (its item in the apps table).
     OneApp,
     /// One user's (or one item's) requests only.
@@ -59,6 +68,8 @@ pub struct RouteLoad {
     groups: BTreeMap<(Sharing, String), Load>,
     write_units: f64,
     read_units: f64,
+    /// The same request asked again, where the instance keeps what it read.
+    again: Option<Box<RouteLoad>>,
 }
 
 fn text(value: &Value) -> Option<&str> {
@@ -90,7 +101,9 @@ impl Tables {
         // Sharded items of a table: the user counter's shards, and the log counters' (a
         // user's own log counter, `count#user#<id>`, is not sharded).
         let counter = base.starts_with("counter#") || base.starts_with("count#");
-        if sharded && (index != "table" || counter) {
+        if index == "table" && base == shared::store::users::COUNTER {
+            (Sharing::Single, format!("{place} `{base}` (unsharded)"))
+        } else if sharded && (index != "table" || counter) {
             // A field index's partition is a first letter: name it by its index alone.
             let base =
                 if index.starts_with("by") && base.chars().count() == 1 { "a letter".into() } else { base };
@@ -175,7 +188,8 @@ impl RouteLoad {
     }
 }
 
-/// Where each route's calls landed and what they took.
+/// Where each route's calls landed and what they took (and those of the route asked again,
+/// where the instance keeps what it read).
 pub fn loads(config: &shared::Config, routes: &[Measured]) -> Vec<RouteLoad> {
     let defs =
         schema::tables(&config.tables).into_iter().map(|(def, name)| (name.to_string(), def)).collect();
@@ -188,35 +202,53 @@ pub fn loads(config: &shared::Config, routes: &[Measured]) -> Vec<RouteLoad> {
         } else {
             256.0
         };
-        let mut load = RouteLoad {
-            route: measured.route.clone(),
-            status: measured.status,
-            seconds: measured.elapsed.as_secs_f64(),
-            memory_mb,
-            groups: BTreeMap::new(),
-            write_units: 0.0,
-            read_units: 0.0,
+        let load_of = |tables: &mut Tables, calls: &[Call], elapsed: std::time::Duration| {
+            let mut load = RouteLoad {
+                route: measured.route.clone(),
+                status: measured.status,
+                seconds: elapsed.as_secs_f64(),
+                memory_mb,
+                groups: BTreeMap::new(),
+                write_units: 0.0,
+                read_units: 0.0,
+                again: None,
+            };
+            load.add_calls(tables, calls);
+            load
         };
-        for call in &measured.calls {
+        let mut load = load_of(&mut tables, &measured.calls, measured.elapsed);
+        if let Some((calls, elapsed)) = &measured.again {
+            load.again = Some(Box::new(load_of(&mut tables, calls, *elapsed)));
+        }
+        loads.push(load);
+    }
+    loads
+}
+
+impl RouteLoad {
+    /// Each call's units, on the partitions it landed on.
+    fn add_calls(&mut self, tables: &mut Tables, calls: &[Call]) {
+        let load = self;
+        for call in calls {
             let request = &call.request;
             let table = request.get("TableName").and_then(Value::as_str).unwrap_or_default();
             let consistent = request.get("ConsistentRead").and_then(Value::as_bool).unwrap_or(false);
             let read_factor = if consistent { 1.0 } else { 0.5 };
             match call.operation.as_str() {
-                "PutItem" => load.put(&mut tables, table, &request["Item"], 1.0),
-                "UpdateItem" => load.by_key(&tables, table, &request["Key"], 1.0, false),
-                "DeleteItem" => load.by_key(&tables, table, &request["Key"], 1.0, true),
+                "PutItem" => load.put(tables, table, &request["Item"], 1.0),
+                "UpdateItem" => load.by_key(tables, table, &request["Key"], 1.0, false),
+                "DeleteItem" => load.by_key(tables, table, &request["Key"], 1.0, true),
                 "TransactWriteItems" => {
                     for write in request["TransactItems"].as_array().into_iter().flatten() {
                         if let Some(put) = write.get("Put") {
                             let table = put["TableName"].as_str().unwrap_or_default();
-                            load.put(&mut tables, table, &put["Item"], 2.0);
+                            load.put(tables, table, &put["Item"], 2.0);
                         } else if let Some(update) = write.get("Update") {
                             let table = update["TableName"].as_str().unwrap_or_default();
-                            load.by_key(&tables, table, &update["Key"], 2.0, false);
+                            load.by_key(tables, table, &update["Key"], 2.0, false);
                         } else if let Some(delete) = write.get("Delete") {
                             let table = delete["TableName"].as_str().unwrap_or_default();
-                            load.by_key(&tables, table, &delete["Key"], 2.0, true);
+                            load.by_key(tables, table, &delete["Key"], 2.0, true);
                         }
                     }
                 }
@@ -251,9 +283,7 @@ pub fn loads(config: &shared::Config, routes: &[Measured]) -> Vec<RouteLoad> {
                 _ => {}
             }
         }
-        loads.push(load);
     }
-    loads
 }
 
 /// The rate at which a group's partitions saturate, for one request's load on it.
@@ -273,36 +303,70 @@ fn rate(value: f64) -> String {
     if value.is_infinite() { "–".into() } else { format!("{value:.0}") }
 }
 
+impl RouteLoad {
+    /// The lowest saturation rate among the partitions `sharing` selects, and where.
+    fn binding(&self, shared: bool) -> Option<(f64, String)> {
+        self.groups
+            .iter()
+            .filter(|((sharing, _), _)| (*sharing != Sharing::OneUser) == shared)
+            .map(|((sharing, place), l)| (saturation(*sharing, place, l), place.clone()))
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+    }
+
+    /// How long an instance keeps what this route read: the app for a token request, else a
+    /// list page (the template's settings).
+    fn kept_for(&self) -> f64 {
+        let ms = if self.route.contains("/oidc/token") {
+            shared::config::DEFAULT_APP_CACHE_MS
+        } else {
+            shared::config::TEMPLATE_LIST_CACHE_MS
+        };
+        ms as f64 / 1000.0
+    }
+}
+
 pub fn ceilings(loads: &[RouteLoad]) -> Section {
     let (mut rows, mut results, mut under) = (Vec::new(), Vec::new(), Vec::new());
     for load in loads {
-        let shared = load.groups.iter().filter(|((sharing, _), _)| *sharing != Sharing::OneUser);
-        let binding = shared
-            .map(|((sharing, place), l)| (saturation(*sharing, place, l), place.clone()))
-            .min_by(|a, b| a.0.total_cmp(&b.0));
-        let own = load
-            .groups
-            .iter()
-            .filter(|((sharing, _), _)| *sharing == Sharing::OneUser)
-            .map(|((sharing, place), l)| (saturation(*sharing, place, l), place.clone()))
-            .min_by(|a, b| a.0.total_cmp(&b.0));
-        let (ceiling, place) = binding.unwrap_or((f64::INFINITY, "none shared".into()));
-        if ceiling < TARGET {
+        let (ceiling, place) = load.binding(true).unwrap_or((f64::INFINITY, "none shared".into()));
+        let own = load.binding(false);
+        // Asked again within the time the instance keeps what it read: the second request's
+        // ceiling, and the instances whose first reads alone would saturate the partition
+        // (each makes them at most once per that time).
+        let again = load.again.as_ref().map(|again| {
+            let ceiling_again = again.binding(true).map_or(f64::INFINITY, |(rate, _)| rate);
+            (ceiling_again, ceiling * load.kept_for())
+        });
+        let kept = again.is_some_and(|(ceiling_again, instances)| {
+            ceiling_again >= TARGET && instances >= DEFAULT_CONCURRENCY
+        });
+        if ceiling < TARGET && !kept {
             under.push(format!("{} ({})", load.route, rate(ceiling)));
         }
+        let again_text = match again {
+            None => "–".to_string(),
+            Some((a, instances)) if a.is_infinite() && ceiling.is_finite() => {
+                format!("any rate; first reads saturate at {} instances", rate(instances))
+            }
+            Some((a, _)) => rate(a),
+        };
         rows.push(vec![
             format!("{} → {}", load.route, load.status),
             rate(ceiling),
             place.clone(),
+            again_text,
             own.as_ref().map_or("–".into(), |(r, p)| format!("{} ({p})", rate(*r))),
         ]);
         results.push(json!({
             "route": load.route, "ceiling": ceiling.is_finite().then_some(ceiling), "binding": place,
+            "asked_again": again.map(|(a, _)| a).filter(|a| a.is_finite()),
+            "instances_to_saturate": again.map(|(_, i)| i).filter(|i| i.is_finite()),
             "per_user": own.as_ref().map(|(r, _)| *r).filter(|r| r.is_finite()),
         }));
     }
     let budgets = vec![Budget::new(
-        "every route ≥ 10,000 requests/s before a shared partition saturates",
+        "every route ≥ 10,000 requests/s before a shared partition saturates (or, for what an \
+         instance keeps, asked again: none, and first reads only past 1,000 instances)",
         "≥ 10000/s",
         if under.is_empty() {
             format!("all {} routes", loads.len())
@@ -317,13 +381,26 @@ pub fn ceilings(loads: &[RouteLoad]) -> Section {
          item or index entry, ×2 in a transaction; 1 read unit per started 4 KB, ½ when eventually \
          consistent). *Ceiling*: the request rate at which the busiest partition the route shares \
          with every other request reaches 1,000 write or 3,000 read units/s — a write-sharded value \
-         (`#··`) spreads over its {SHARDS} shards. *Per user*: the same for partitions of one user's \
-         own items, which bound only that user's requests (or one app's, for its item). Item sizes \
-         are the fixture's: a few hundred bytes a user.\n\n{}",
+         (`#··`) spreads over its {SHARDS} shards. *Asked again*: the same for the request sent \
+         again to an instance that keeps what it read (a list page for the template's \
+         `LIST_CACHE_MS`, {list} ms; an app for `APP_CACHE_MS`, {app} ms): when it reads no shared \
+         partition, each instance makes the first read at most once per that time, so the \
+         partition saturates only past *ceiling × that time* instances, whatever the request rate \
+         (an account's default concurrency is 1,000). *Per user*: the same for partitions of one \
+         user's own items, which bound only that user's requests (or one app's, for its item). \
+         Item sizes are the fixture's: a few hundred bytes a user.\n\n{}",
         table(
-            &["route → status", "ceiling (requests/s)", "binding partition", "per user (requests/s)"],
+            &[
+                "route → status",
+                "ceiling (requests/s)",
+                "binding partition",
+                "asked again (requests/s)",
+                "per user (requests/s)"
+            ],
             &rows
-        )
+        ),
+        list = shared::config::TEMPLATE_LIST_CACHE_MS,
+        app = shared::config::DEFAULT_APP_CACHE_MS,
     );
     Section {
         key: "ceilings",
