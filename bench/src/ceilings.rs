@@ -101,7 +101,7 @@ impl Tables {
         // Sharded items of a table: the user counter's shards, and the log counters' (a
         // user's own log counter, `count#user#<id>`, is not sharded).
         let counter = base.starts_with("counter#") || base.starts_with("count#");
-        if index == "table" && base == shared::store::users::COUNTER {
+        if !sharded && index == "table" && base == shared::store::users::COUNTER {
             (Sharing::Single, format!("{place} `{base}` (unsharded)"))
         } else if sharded && (index != "table" || counter) {
             // A field index's partition is a first letter: name it by its index alone.
