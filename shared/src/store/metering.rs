@@ -4,7 +4,7 @@
 
 use aws_sdk_dynamodb::config::interceptors::{
     AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextMut,
-    BeforeTransmitInterceptorContextRef,
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::operation::{
@@ -122,14 +122,6 @@ impl Intercept for Metering {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         match context.output_or_error() {
-            // Again once answered: a read that began while the write was in flight may hold
-            // what was there before it (see `list_cache`).
-            Ok(output) if is_write!(output) => note_write(),
-            // A failed call may be a write that landed (a timeout): as if it were.
-            Err(_) => note_write(),
-            _ => {}
-        }
-        match context.output_or_error() {
             Ok(output) => {
                 let units = capacity_of!(output;
                     one: GetItemOutput, PutItemOutput, UpdateItemOutput, DeleteItemOutput, QueryOutput, ScanOutput;
@@ -144,6 +136,22 @@ impl Intercept for Metering {
                     note_dynamodb(|d| d.throttles += 1);
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // A write again once it is over (a read that began while it was in flight may hold
+        // what was there before it: see `list_cache`), and any call that did not end in a
+        // read's answer (a timed-out write may still land).
+        match context.output_or_error() {
+            Some(Ok(output)) if !is_write!(output) => {}
+            _ => note_write(),
         }
         Ok(())
     }
