@@ -104,7 +104,7 @@ impl App {
         let (mut entries, count) = if filter.reads_one_owner() {
             read.await?
         } else {
-            let key = format!("logs {filter:?} {offset} {} {after:?} {cap:?}", page.size);
+            let key = || format!("logs {filter:?} {offset} {} {after:?} {cap:?}", page.size);
             self.list_cache.read(key, read).await?
         };
         let more = entries.len() as u64 > page.size;

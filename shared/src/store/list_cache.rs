@@ -60,8 +60,9 @@ impl ListCache {
     }
 
     /// The value `read` gave for `key` less than `ttl` ago with no write of this instance
-    /// since it began, or what `read` gives now (remembered if no write overlapped it).
-    pub async fn read<T, E, F>(&self, key: String, read: F) -> Result<T, E>
+    /// since it began, or what `read` gives now (remembered if no write overlapped it). The
+    /// key is only made when the cache is on.
+    pub async fn read<T, E, F>(&self, key: impl FnOnce() -> String, read: F) -> Result<T, E>
     where
         T: Clone + Send + Sync + 'static,
         F: Future<Output = Result<T, E>>,
@@ -69,6 +70,7 @@ impl ListCache {
         if self.ttl.is_zero() {
             return read.await;
         }
+        let key = key();
         let began = self.writes.load(Ordering::SeqCst);
         if let Some(value) = self.remembered::<T>(&key, began) {
             return Ok(value);
@@ -122,14 +124,14 @@ mod tests {
     async fn a_read_is_remembered_for_its_ttl_and_no_longer() {
         let hot = hot(Duration::from_millis(150));
         let reads = AtomicUsize::new(0);
-        assert_eq!(hot.read("k".into(), counted(&reads, 1)).await.unwrap(), 1);
+        assert_eq!(hot.read(|| "k".into(), counted(&reads, 1)).await.unwrap(), 1);
         // Remembered: the second read is not made, and its value is the first one's.
-        assert_eq!(hot.read("k".into(), counted(&reads, 2)).await.unwrap(), 1);
+        assert_eq!(hot.read(|| "k".into(), counted(&reads, 2)).await.unwrap(), 1);
         // Another key is another read.
-        assert_eq!(hot.read("other".into(), counted(&reads, 3)).await.unwrap(), 3);
+        assert_eq!(hot.read(|| "other".into(), counted(&reads, 3)).await.unwrap(), 3);
         assert_eq!(reads.load(Ordering::SeqCst), 2);
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(hot.read("k".into(), counted(&reads, 4)).await.unwrap(), 4);
+        assert_eq!(hot.read(|| "k".into(), counted(&reads, 4)).await.unwrap(), 4);
         assert_eq!(reads.load(Ordering::SeqCst), 3);
     }
 
@@ -137,29 +139,30 @@ mod tests {
     async fn off_reads_every_time_and_errors_are_not_remembered() {
         let off = ListCache::off();
         let reads = AtomicUsize::new(0);
-        off.read("k".into(), counted(&reads, 1)).await.unwrap();
-        off.read("k".into(), counted(&reads, 1)).await.unwrap();
+        off.read(|| "k".into(), counted(&reads, 1)).await.unwrap();
+        off.read(|| "k".into(), counted(&reads, 1)).await.unwrap();
         assert_eq!(reads.load(Ordering::SeqCst), 2);
 
         let hot = hot(Duration::from_secs(60));
-        let failed: Result<u32, _> = hot.read("k".into(), async { Err(StoreError::Other("x".into())) }).await;
+        let failed: Result<u32, _> =
+            hot.read(|| "k".into(), async { Err(StoreError::Other("x".into())) }).await;
         assert!(failed.is_err());
-        assert_eq!(hot.read("k".into(), counted(&reads, 5)).await.unwrap(), 5);
+        assert_eq!(hot.read(|| "k".into(), counted(&reads, 5)).await.unwrap(), 5);
     }
 
     #[tokio::test]
     async fn a_write_ends_what_was_remembered_and_what_it_overlapped() {
         let hot = hot(Duration::from_secs(60));
         let reads = AtomicUsize::new(0);
-        hot.read("k".into(), counted(&reads, 1)).await.unwrap();
+        hot.read(|| "k".into(), counted(&reads, 1)).await.unwrap();
         hot.writes.fetch_add(1, Ordering::SeqCst);
-        assert_eq!(hot.read("k".into(), counted(&reads, 2)).await.unwrap(), 2);
+        assert_eq!(hot.read(|| "k".into(), counted(&reads, 2)).await.unwrap(), 2);
         // A read a write overlapped may hold what was there before the write: not kept.
         let overlapped = async {
             hot.writes.fetch_add(1, Ordering::SeqCst);
             Ok::<_, StoreError>(3)
         };
-        assert_eq!(hot.read("k".into(), overlapped).await.unwrap(), 3);
-        assert_eq!(hot.read("k".into(), counted(&reads, 4)).await.unwrap(), 4);
+        assert_eq!(hot.read(|| "k".into(), overlapped).await.unwrap(), 3);
+        assert_eq!(hot.read(|| "k".into(), counted(&reads, 4)).await.unwrap(), 4);
     }
 }

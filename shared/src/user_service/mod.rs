@@ -181,7 +181,7 @@ impl<S: UserStore> UserService<S> {
             // Read-after-write, and no partition shared with other requests: nothing to keep.
             read.await?
         } else {
-            let key = format!("users {search:?} {offset} {wanted} {after:?}");
+            let key = || format!("users {search:?} {offset} {wanted} {after:?}");
             self.list_cache.read(key, read).await?
         };
         let more = ids.len() as u64 > page.size;
